@@ -1,0 +1,60 @@
+"""The ASGI application: API, console and member pages on one FastAPI app, plus the embedded worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from shequn import __version__
+from shequn.audience.api import router as audience_router
+from shequn.commerce import tasks as commerce_tasks
+from shequn.commerce.api import router as commerce_router
+from shequn.console.routes import router as console_router
+from shequn.core import jobs
+from shequn.core.settings import get_settings
+from shequn.core.web import BodyLimitMiddleware, IdempotencyMiddleware, install_error_handlers
+from shequn.identity.api import router as identity_router
+
+STATIC_DIR = Path(__file__).parent / "console" / "static"
+
+
+def register_jobs() -> None:
+    """Every domain's job handlers, registered explicitly."""
+    commerce_tasks.register()
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if get_settings().jobs_mode == "embedded":
+        jobs.start_embedded_worker()
+    try:
+        yield
+    finally:
+        jobs.stop_embedded_worker()
+
+
+def create_app() -> FastAPI:
+    """Build the application."""
+    register_jobs()
+    app = FastAPI(
+        title="shequn 社群 API", version=__version__, lifespan=_lifespan,
+        description="Social CRM and community operations for e-commerce brands. Money is integer fen; "
+        "errors are {code, message, details}; writes accept an Idempotency-Key header.",
+        docs_url="/docs", openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
+    for router in (identity_router, audience_router, commerce_router, console_router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

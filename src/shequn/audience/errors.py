@@ -1,0 +1,9 @@
+"""Audience errors."""
+
+from shequn.core.errors import NotFound
+
+
+class CustomerNotFound(NotFound):
+    """No such customer in this workspace."""
+
+    code = "customer_not_found"

@@ -1,0 +1,320 @@
+"""Identity matching and batch customer resolution with merges (protocols.md merge rules).
+
+Merge rules: two records are the same person when they share an identity. Platform-scoped kinds
+(customer_id, openid, buyer_nick, handle, anonymous_id) match only within their source; unionid,
+verified phone hash and verified email match across sources. A nickname never matches across
+platforms, and an unverified phone (e.g. a Taobao receiver, who may be a gift recipient) is kept
+as contact data but never used to merge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
+from shequn.audience.schemas import CustomerIn
+from shequn.core.clock import utcnow
+from shequn.core.db import reserve_ids
+from shequn.core.security import mask_email, mask_phone, normalize_phone, phone_hash
+
+GLOBAL_KINDS = frozenset({"unionid", "phone_hash", "email"})
+SCOPED_KINDS = frozenset({"customer_id", "openid", "buyer_nick", "handle", "anonymous_id"})
+KINDS = GLOBAL_KINDS | SCOPED_KINDS
+CHUNK = 900  # stays under every SQLite build's bound-parameter limit
+
+MergeHook = Callable[[Session, int, list[int], int], None]
+_merge_hooks: list[MergeHook] = []
+
+
+def register_merge_hook(hook: MergeHook) -> None:
+    """Let a higher domain move its rows when customers merge (called inside the transaction)."""
+    if hook not in _merge_hooks:
+        _merge_hooks.append(hook)
+
+
+def match_key(source: str, kind: str, value: str) -> str:
+    """The string two identities must share to be the same person."""
+    if kind in GLOBAL_KINDS:
+        return f"{kind}:{value}"
+    return f"{kind}:{source}:{value}"
+
+
+@dataclass
+class _Prepared:
+    """A person's identities as (match_key, source, kind, value, verified, followers) plus contact data."""
+
+    keys: dict[str, tuple[str, str, str, bool, int | None]] = field(default_factory=dict)
+    person: CustomerIn | None = None
+    phone_hash: str | None = None
+    phone_masked: str = ""
+    email_masked: str = ""
+
+
+def _prepare(person: CustomerIn | None) -> _Prepared | None:
+    if person is None:
+        return None
+    prep = _Prepared(person=person)
+    for ident in person.identities:
+        value = (ident.value or "").strip()
+        if not value or ident.kind not in KINDS:
+            continue
+        if ident.kind == "email":
+            value = value.lower()
+        if ident.kind in ("phone_hash", "email") and not ident.verified:
+            continue
+        prep.keys[match_key(ident.source, ident.kind, value)] = (
+            ident.source, ident.kind, value[:255], ident.verified, ident.followers,
+        )
+    if person.phone:
+        normalized = normalize_phone(person.phone)
+        if normalized:
+            prep.phone_hash = phone_hash(normalized)
+            prep.phone_masked = mask_phone(normalized)
+            if person.phone_verified:
+                prep.keys[match_key("*", "phone_hash", prep.phone_hash)] = (
+                    "phone", "phone_hash", prep.phone_hash, True, None,
+                )
+    if person.email and "@" in person.email:
+        email = person.email.strip().lower()
+        prep.email_masked = mask_email(email)
+        prep.keys.setdefault(match_key("*", "email", email), ("email", "email", email[:255], True, None))
+    return prep if prep.keys else None
+
+
+def _lookup(session: Session, workspace_id: int, keys: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for i in range(0, len(keys), CHUNK):
+        chunk = keys[i : i + CHUNK]
+        rows = session.execute(
+            select(CustomerIdentity.match_key, CustomerIdentity.customer_id).where(
+                CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.match_key.in_(chunk)
+            )
+        )
+        found.update(rows.tuples())
+    return found
+
+
+def _find(parent: dict[str, str], key: str) -> str:
+    root = key
+    while parent[root] != root:
+        root = parent[root]
+    while parent[key] != root:  # path compression keeps big batches linear
+        parent[key], key = root, parent[key]
+    return root
+
+
+def resolve_customers(
+    session: Session, *, workspace_id: int, people: Sequence[CustomerIn | None]
+) -> tuple[list[int | None], set[int]]:
+    """Find or create the customer of each person, merging customers that turn out to be one.
+
+    Returns the customer id per input (None for a person with no usable identity) and the ids of
+    customers whose identities or contact data changed (for feature refresh).
+    """
+    prepared = [_prepare(p) for p in people]
+    parent: dict[str, str] = {}
+    for prep in prepared:
+        if prep is None:
+            continue
+        keys = list(prep.keys)
+        for k in keys:
+            parent.setdefault(k, k)
+        first = _find(parent, keys[0])
+        for k in keys[1:]:
+            root = _find(parent, k)
+            if root != first:
+                parent[root] = first
+    if not parent:
+        return [None] * len(people), set()
+
+    existing = _lookup(session, workspace_id, list(parent))
+    groups: dict[str, list[str]] = {}
+    for k in parent:
+        groups.setdefault(_find(parent, k), []).append(k)
+
+    root_customer: dict[str, int] = {}
+    new_roots: list[str] = []
+    touched: set[int] = set()
+    for root, keys in groups.items():
+        owners = sorted({existing[k] for k in keys if k in existing})
+        if not owners:
+            new_roots.append(root)
+            continue
+        winner = owners[0]
+        if len(owners) > 1:
+            shared = next(k for k in keys if k in existing and existing[k] != winner)
+            merge_customers(session, workspace_id=workspace_id, winner_id=winner, loser_ids=owners[1:],
+                            match_key=shared)
+        root_customer[root] = winner
+        touched.add(winner)
+
+    # Contact data for each group comes from its first person that has it.
+    contact: dict[str, _Prepared] = {}
+    for prep in prepared:
+        if prep is not None:
+            contact.setdefault(_find(parent, next(iter(prep.keys))), prep)
+
+    now = utcnow()
+    if new_roots:
+        ids = reserve_ids(session, "customers", len(new_roots))
+        rows = []
+        for root, cid in zip(new_roots, ids, strict=True):
+            root_customer[root] = cid
+            prep = contact[root]
+            person = prep.person
+            assert person is not None
+            rows.append({
+                "id": cid, "workspace_id": workspace_id, "name": person.name[:120], "gender": "",
+                "province": person.province[:32], "city": person.city[:32], "phone_hash": prep.phone_hash,
+                "phone_masked": prep.phone_masked, "email_masked": prep.email_masked, "orders_count": 0,
+                "total_spent": 0, "avg_order_value": 0, "top_categories": [], "platforms": [],
+                "followers_total": 0, "influence": 0, "created_at": now, "updated_at": now,
+            })
+            touched.add(cid)
+        session.execute(Customer.__table__.insert(), rows)
+
+    _fill_contact_gaps(session, workspace_id, [
+        (root_customer[root], prep) for root, prep in contact.items() if root not in new_roots
+    ])
+
+    new_identities = []
+    followers_updates = []
+    seen: set[str] = set()
+    for prep in prepared:
+        if prep is None:
+            continue
+        cid = root_customer[_find(parent, next(iter(prep.keys)))]
+        for key, (source, kind, value, verified, followers) in prep.keys.items():
+            if key in existing:
+                if followers is not None:
+                    followers_updates.append({"k": key, "f": followers, "w": workspace_id})
+                continue
+            if key in seen:
+                continue
+            seen.add(key)
+            new_identities.append({
+                "workspace_id": workspace_id, "customer_id": cid, "source": source[:32], "kind": kind,
+                "value": value, "match_key": key[:320], "verified": verified, "followers": followers,
+                "created_at": now,
+            })
+    if new_identities:
+        session.execute(CustomerIdentity.__table__.insert(), new_identities)
+    if followers_updates:
+        t = CustomerIdentity.__table__
+
+
+        session.execute(
+            t.update()
+            .where(t.c.workspace_id == bindparam("w"), t.c.match_key == bindparam("k"))
+            .values(followers=bindparam("f")),
+            followers_updates,
+        )
+    social_changed = {root_customer[_find(parent, next(iter(p.keys)))] for p in prepared
+                      if p is not None and any(v[4] is not None or k not in existing for k, v in p.keys.items())}
+    refresh_social(session, workspace_id=workspace_id, customer_ids=social_changed)
+    result = [None if p is None else root_customer[_find(parent, next(iter(p.keys)))] for p in prepared]
+    return result, touched
+
+
+def _fill_contact_gaps(session: Session, workspace_id: int, pairs: list[tuple[int, _Prepared]]) -> None:
+    """Existing customers keep their data; only empty name/city/phone fields are filled."""
+    if not pairs:
+        return
+    t = Customer.__table__
+
+
+    for column, getter in (
+        ("name", lambda p: p.person.name[:120] if p.person else ""),
+        ("city", lambda p: p.person.city[:32] if p.person else ""),
+        ("province", lambda p: p.person.province[:32] if p.person else ""),
+    ):
+        params = [{"i": cid, "v": getter(prep)} for cid, prep in pairs if getter(prep)]
+        if params:
+            session.execute(
+                t.update().where(t.c.id == bindparam("i"), t.c[column] == "").values({column: bindparam("v")}),
+                params,
+            )
+    phones = [{"i": cid, "h": p.phone_hash, "m": p.phone_masked} for cid, p in pairs if p.phone_hash]
+    if phones:
+        session.execute(
+            t.update().where(t.c.id == bindparam("i"), t.c.phone_hash.is_(None))
+            .values(phone_hash=bindparam("h"), phone_masked=bindparam("m")),
+            phones,
+        )
+
+
+def merge_customers(
+    session: Session, *, workspace_id: int, winner_id: int, loser_ids: Sequence[int], match_key: str
+) -> None:
+    """Fold losers into winner: identities and (through hooks) other domains' rows move to winner."""
+    losers = [i for i in loser_ids if i != winner_id]
+    if not losers:
+        return
+    session.execute(
+        update(CustomerIdentity)
+        .where(CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.customer_id.in_(losers))
+        .values(customer_id=winner_id)
+    )
+    session.execute(
+        update(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.id.in_(losers))
+        .values(merged_into_id=winner_id, updated_at=utcnow())
+    )
+    # Earlier merges into a loser now point at the final winner, so lookups never chain.
+    session.execute(
+        update(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.in_(losers))
+        .values(merged_into_id=winner_id)
+    )
+    winner = session.get(Customer, winner_id)
+    for loser in session.scalars(select(Customer).where(Customer.id.in_(losers))):
+        if winner is not None:
+            for col in ("name", "city", "province", "phone_masked", "email_masked"):
+                if not getattr(winner, col) and getattr(loser, col):
+                    setattr(winner, col, getattr(loser, col))
+            if winner.phone_hash is None and loser.phone_hash:
+                winner.phone_hash = loser.phone_hash
+        session.add(CustomerMerge(workspace_id=workspace_id, winner_id=winner_id, loser_id=loser.id,
+                                  match_key=match_key[:320]))
+    session.flush()
+    for hook in _merge_hooks:
+        hook(session, workspace_id, losers, winner_id)
+    refresh_social(session, workspace_id=workspace_id, customer_ids={winner_id})
+
+
+def refresh_social(session: Session, *, workspace_id: int, customer_ids: set[int]) -> None:
+    """Recompute platforms, follower totals and influence (0–100, log-scaled reach) from identities."""
+    if not customer_ids:
+        return
+    ids = sorted(customer_ids)
+    acc: dict[int, tuple[set[str], int]] = {i: (set(), 0) for i in ids}
+    for i in range(0, len(ids), CHUNK):
+        rows = session.execute(
+            select(CustomerIdentity.customer_id, CustomerIdentity.source, CustomerIdentity.followers).where(
+                CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.customer_id.in_(ids[i : i + CHUNK])
+            )
+        )
+        for cid, source, followers in rows:
+            platforms, total = acc[cid]
+            if source not in ("phone", "email"):
+                platforms.add(source)
+            acc[cid] = (platforms, total + (followers or 0))
+
+
+    t = Customer.__table__
+    session.execute(
+        t.update().where(t.c.id == bindparam("i")).values(
+            platforms=bindparam("p"), followers_total=bindparam("f"), influence=bindparam("n")
+        ),
+        [{"i": cid, "p": sorted(p), "f": f, "n": influence_score(f)} for cid, (p, f) in acc.items()],
+    )
+
+
+def influence_score(followers: int) -> int:
+    """0–100: 20 points per order of magnitude of reach (100k followers → 100)."""
+    return min(100, round(20 * math.log10(1 + max(followers, 0))))

@@ -1,0 +1,98 @@
+"""Audience inputs and outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(slots=True)
+class IdentityIn:
+    """One platform identity of a person: (source, kind, value)."""
+
+    source: str
+    kind: str
+    value: str
+    verified: bool = False
+    followers: int | None = None
+
+
+@dataclass(slots=True)
+class CustomerIn:
+    """What an order (or a sync) says about a person."""
+
+    identities: list[IdentityIn] = field(default_factory=list)
+    name: str = ""
+    phone: str | None = None  # raw; hashed and masked on the way in, never stored plain
+    phone_verified: bool = False
+    email: str | None = None
+    province: str = ""
+    city: str = ""
+
+
+@dataclass(slots=True)
+class PurchaseFacts:
+    """A customer's purchase facts as computed by commerce from its orders."""
+
+    customer_id: int
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    orders_count: int
+    total_spent: int
+    top_categories: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class TimelineEntry:
+    """One thing that happened to a customer, from any domain."""
+
+    at: datetime
+    kind: str
+    title: str
+    amount: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class IdentityOut(BaseModel):
+    """An identity as the API shows it (phone hashes never leave; emails masked)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    source: str
+    kind: str
+    value: str
+    verified: bool
+    followers: int | None = None
+
+
+class CustomerOut(BaseModel):
+    """A customer as the API shows it: PII masked."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    gender: str
+    province: str
+    city: str
+    phone_masked: str
+    email_masked: str
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    orders_count: int
+    total_spent: int
+    avg_order_value: int
+    top_categories: list[dict[str, Any]]
+    platforms: list[str]
+    followers_total: int
+    influence: int
+    created_at: datetime
+
+
+class CustomerDetailOut(CustomerOut):
+    """A customer with identities."""
+
+    identities: list[IdentityOut]

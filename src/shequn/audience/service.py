@@ -1,0 +1,215 @@
+"""Audience services: the customer 360 (profile, identities, purchase facts, social, timeline)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy.orm import Session
+
+from shequn.audience.errors import CustomerNotFound
+from shequn.audience.identities import (
+    influence_score,
+    match_key,
+    merge_customers,
+    register_merge_hook,
+    resolve_customers,
+)
+from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
+from shequn.audience.schemas import PurchaseFacts, TimelineEntry
+from shequn.core.clock import utcnow
+from shequn.core.security import normalize_phone, phone_hash
+
+__all__ = [
+    "influence_score", "match_key", "merge_customers", "register_merge_hook", "resolve_customers",
+]
+
+TimelineSource = Callable[[Session, int, int, int], list[TimelineEntry]]
+_timeline_sources: dict[str, TimelineSource] = {}
+
+SORTS = {
+    "recent": Customer.last_order_at.desc(),
+    "spent": Customer.total_spent.desc(),
+    "orders": Customer.orders_count.desc(),
+    "influence": Customer.influence.desc(),
+    "newest": Customer.id.desc(),
+}
+
+
+def register_timeline_source(name: str, source: TimelineSource) -> None:
+    """Let a higher domain contribute entries to customer timelines."""
+    _timeline_sources[name] = source
+
+
+def update_purchase_facts(session: Session, *, workspace_id: int, facts: Sequence[PurchaseFacts]) -> None:
+    """Store purchase facts computed by commerce (one executemany for the whole batch)."""
+    if not facts:
+        return
+    t = Customer.__table__
+    now = utcnow()
+    session.execute(
+        t.update()
+        .where(t.c.id == bindparam("i"), t.c.workspace_id == workspace_id)
+        .values(
+            first_order_at=bindparam("fo"), last_order_at=bindparam("lo"), orders_count=bindparam("n"),
+            total_spent=bindparam("s"), avg_order_value=bindparam("a"), top_categories=bindparam("c"),
+            updated_at=now,
+        ),
+        [
+            {"i": f.customer_id, "fo": f.first_order_at, "lo": f.last_order_at, "n": f.orders_count,
+             "s": f.total_spent, "a": f.total_spent // f.orders_count if f.orders_count else 0,
+             "c": f.top_categories}
+            for f in facts
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Filters of the customer list."""
+
+    q: str = ""
+    city: str = ""
+    platform: str = ""
+    min_spent: int | None = None
+    min_orders: int | None = None
+    sort: str = "recent"
+
+
+def _filtered(workspace_id: int, flt: CustomerFilter) -> Select[tuple[Customer]]:
+    stmt = select(Customer).where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
+    q = flt.q.strip()
+    if q:
+        conds = [Customer.name.like(f"%{q}%")]
+        phone = normalize_phone(q)
+        if phone:
+            conds.append(Customer.phone_hash == phone_hash(phone))
+            conds.append(
+                Customer.id.in_(
+                    select(CustomerIdentity.customer_id).where(
+                        CustomerIdentity.workspace_id == workspace_id,
+                        CustomerIdentity.match_key == match_key("*", "phone_hash", phone_hash(phone)),
+                    )
+                )
+            )
+        if q.isdigit():
+            conds.append(Customer.id == int(q))
+        conds.append(
+            Customer.id.in_(
+                select(CustomerIdentity.customer_id).where(
+                    CustomerIdentity.workspace_id == workspace_id,
+                    CustomerIdentity.kind != "phone_hash",
+                    CustomerIdentity.value == (q.lower() if "@" in q else q),
+                )
+            )
+        )
+        stmt = stmt.where(or_(*conds))
+    if flt.city:
+        stmt = stmt.where(Customer.city == flt.city)
+    if flt.platform:
+        stmt = stmt.where(
+            Customer.id.in_(
+                select(CustomerIdentity.customer_id).where(
+                    CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.source == flt.platform
+                )
+            )
+        )
+    if flt.min_spent is not None:
+        stmt = stmt.where(Customer.total_spent >= flt.min_spent)
+    if flt.min_orders is not None:
+        stmt = stmt.where(Customer.orders_count >= flt.min_orders)
+    return stmt
+
+
+def list_customers(
+    session: Session, *, workspace_id: int, flt: CustomerFilter, limit: int = 50, offset: int = 0
+) -> tuple[list[Customer], int]:
+    """One page of the workspace's customers and the total matching."""
+    stmt = _filtered(workspace_id, flt)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    order = SORTS.get(flt.sort, SORTS["recent"])
+    rows = session.scalars(stmt.order_by(order, Customer.id.desc()).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def get_customer(session: Session, *, workspace_id: int, customer_id: int) -> Customer:
+    """A customer of this workspace (following merges to the surviving record)."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.workspace_id != workspace_id:
+        raise CustomerNotFound(id=customer_id)
+    if customer.merged_into_id is not None:
+        return get_customer(session, workspace_id=workspace_id, customer_id=customer.merged_into_id)
+    return customer
+
+
+def list_identities(session: Session, *, workspace_id: int, customer_id: int) -> list[CustomerIdentity]:
+    """The customer's platform identities."""
+    return list(
+        session.scalars(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.customer_id == customer_id)
+            .order_by(CustomerIdentity.id)
+        )
+    )
+
+
+def list_merges(session: Session, *, workspace_id: int, customer_id: int) -> list[CustomerMerge]:
+    """Merges into this customer."""
+    return list(
+        session.scalars(
+            select(CustomerMerge).where(
+                CustomerMerge.workspace_id == workspace_id, CustomerMerge.winner_id == customer_id
+            )
+        )
+    )
+
+
+def customer_timeline(session: Session, *, workspace_id: int, customer_id: int, limit: int = 50) -> list[TimelineEntry]:
+    """Everything that happened to a customer, newest first, from every registered domain."""
+    entries: list[TimelineEntry] = []
+    for merge in list_merges(session, workspace_id=workspace_id, customer_id=customer_id):
+        entries.append(TimelineEntry(at=merge.created_at, kind="merge", title=merge.match_key.split(":", 1)[0],
+                                     details={"loser_id": merge.loser_id}))
+    for ident in list_identities(session, workspace_id=workspace_id, customer_id=customer_id):
+        entries.append(TimelineEntry(at=ident.created_at, kind="identity", title=f"{ident.source}/{ident.kind}"))
+    for source in _timeline_sources.values():
+        entries.extend(source(session, workspace_id, customer_id, limit))
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]
+
+
+def count_customers(session: Session, *, workspace_id: int) -> int:
+    """Live (unmerged) customers of the workspace."""
+    return session.scalar(
+        select(func.count()).select_from(Customer).where(
+            Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None)
+        )
+    ) or 0
+
+
+def count_buyers(session: Session, *, workspace_id: int) -> tuple[int, int]:
+    """Customers who bought at least once, and those who bought more than once."""
+    base = select(func.count()).select_from(Customer).where(
+        Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None)
+    )
+    buyers = session.scalar(base.where(Customer.orders_count >= 1)) or 0
+    repeat = session.scalar(base.where(Customer.orders_count >= 2)) or 0
+    return buyers, repeat
+
+
+def top_cities(session: Session, *, workspace_id: int, limit: int = 10) -> list[tuple[str, int]]:
+    """Cities with the most customers."""
+    rows = session.execute(
+        select(Customer.city, func.count())
+        .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None), Customer.city != "")
+        .group_by(Customer.city)
+        .order_by(func.count().desc())
+        .limit(limit)
+    )
+    return [(c, n) for c, n in rows.tuples()]
+
+
+def list_cities(session: Session, *, workspace_id: int) -> list[str]:
+    """Distinct customer cities (filter choices)."""
+    return [c for c, _ in top_cities(session, workspace_id=workspace_id, limit=200)]

@@ -1,0 +1,1 @@
+"""CLI: the `shequn` command."""

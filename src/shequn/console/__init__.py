@@ -1,0 +1,1 @@
+"""Console: the operators' web console (server-rendered pages that call services only)."""

@@ -1,0 +1,34 @@
+"""Identity errors."""
+
+from shequn.core.errors import Conflict, ShequnError, Unauthenticated
+
+
+class InvalidCredentials(Unauthenticated):
+    """Wrong email or password."""
+
+    code = "invalid_credentials"
+
+
+class InvalidToken(Unauthenticated):
+    """Unknown, revoked or malformed API token."""
+
+    code = "invalid_token"
+
+
+class EmailTaken(Conflict):
+    """Another operator already uses this email."""
+
+    code = "email_taken"
+
+
+class SlugTaken(Conflict):
+    """Another workspace already uses this slug."""
+
+    code = "slug_taken"
+
+
+class WeakPassword(ShequnError):
+    """The password is too short."""
+
+    code = "weak_password"
+    status_code = 422
