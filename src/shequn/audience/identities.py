@@ -95,7 +95,7 @@ def _lookup(session: Session, workspace_id: int, keys: Sequence[str]) -> dict[st
                 CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.match_key.in_(chunk)
             )
         )
-        found.update(rows.tuples())
+        found.update({k: v for k, v in rows})
     return found
 
 

@@ -207,7 +207,7 @@ def top_cities(session: Session, *, workspace_id: int, limit: int = 10) -> list[
         .order_by(func.count().desc())
         .limit(limit)
     )
-    return [(c, n) for c, n in rows.tuples()]
+    return [(c, n) for c, n in rows]
 
 
 def list_cities(session: Session, *, workspace_id: int) -> list[str]:

@@ -264,7 +264,7 @@ def gmv_by_month(session: Session, *, workspace_id: int, tz: str, months: int = 
         .where(Order.workspace_id == workspace_id, Order.status.in_(list(PAID_STATUSES)), Order.placed_at >= since)
         .group_by(month).order_by(month)
     )
-    return [(m, int(g or 0), int(n)) for m, g, n in rows.tuples()]
+    return [(m, int(g or 0), int(n)) for m, g, n in rows]
 
 
 def order_totals(session: Session, *, workspace_id: int) -> dict[str, int]:
@@ -283,7 +283,7 @@ def status_counts(session: Session, *, workspace_id: int) -> dict[str, int]:
         select(Order.status, func.count()).where(Order.workspace_id == workspace_id).group_by(Order.status)
     )
     counts = dict.fromkeys(ORDER_STATUSES, 0)
-    counts.update({s: int(n) for s, n in rows.tuples()})
+    counts.update({s: int(n) for s, n in rows})
     return counts
 
 
@@ -295,4 +295,4 @@ def top_categories(session: Session, *, workspace_id: int, limit: int = 8) -> li
         .where(Order.workspace_id == workspace_id, Order.status.in_(list(PAID_STATUSES)), OrderLineItem.category != "")
         .group_by(OrderLineItem.category).order_by(func.sum(OrderLineItem.total).desc()).limit(limit)
     )
-    return [(c, int(s or 0)) for c, s in rows.tuples()]
+    return [(c, int(s or 0)) for c, s in rows]

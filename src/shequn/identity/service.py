@@ -319,4 +319,4 @@ def operator_names(session: Session, ids: set[int]) -> dict[int, str]:
     """Display names for operator ids (audit views)."""
     if not ids:
         return {}
-    return dict(session.execute(select(Operator.id, Operator.name).where(Operator.id.in_(ids))).tuples())
+    return {i: n for i, n in session.execute(select(Operator.id, Operator.name).where(Operator.id.in_(ids)))}

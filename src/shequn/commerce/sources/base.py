@@ -103,7 +103,10 @@ def json_head(data: bytes, size: int = 65536) -> str:
 
 
 def iter_json_records(data: bytes, paths: Sequence[tuple[str, ...]]) -> Iterator[tuple[int, Any]]:
-    """Yield (record number, record) from a JSON document or JSON Lines; paths locate the list in a wrapper."""
+    """(record number, record) from a JSON document or JSON Lines; paths locate the list in a wrapper.
+
+    Whole-file problems raise FileError here, at call time, not on first iteration.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -111,11 +114,10 @@ def iter_json_records(data: bytes, paths: Sequence[tuple[str, ...]]) -> Iterator
     if not text.strip():
         raise FileError("empty_file", "the file is empty")
     try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        yield from _json_lines(text)
-        return
-    yield from enumerate(_unwrap(document, paths), start=1)
+        document = _loads(text)
+    except json.JSONDecodeError as exc:
+        return _json_lines(text, exc)
+    return enumerate(_unwrap(document, paths), start=1)
 
 
 def _unwrap(document: Any, paths: Sequence[tuple[str, ...]]) -> list[Any]:
@@ -134,24 +136,34 @@ def _unwrap(document: Any, paths: Sequence[tuple[str, ...]]) -> list[Any]:
     return [document]
 
 
-def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # orjson refuses integers beyond 64 bits and NaN; the stdlib does not
+
+
+def _json_lines(text: str, document_error: json.JSONDecodeError) -> Iterator[tuple[int, Any]]:
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     try:
-        json.loads(lines[first])
-    except json.JSONDecodeError as exc:
+        first_record = _loads(lines[first])
+    except json.JSONDecodeError:
+        first_record = None
+    if not isinstance(first_record, dict):
         # Neither one JSON document nor JSON Lines: report where the whole-document parse failed.
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as doc_exc:
-            exc = doc_exc
-        raise FileError("bad_json", f"not JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from None
+        error = document_error
+        raise FileError("bad_json", f"not JSON: {error.msg}", line=error.lineno, column=error.colno)
+    return _json_line_records(lines)
+
+
+def _json_line_records(lines: list[str]) -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            yield number, orjson.loads(line)
-        except orjson.JSONDecodeError:
+            yield number, _loads(line)
+        except json.JSONDecodeError:
             yield number, RowError("json", "invalid JSON on this line")
 
 

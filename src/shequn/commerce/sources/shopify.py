@@ -98,7 +98,8 @@ def _order(record: Any, shop_id: str) -> OrderIn:
     if "amount" in shipping_set:
         shipping = to_fen(shipping_set["amount"], "total_shipping_price_set.shop_money.amount")
     else:
-        shipping = sum(to_fen(obj(s).get("price"), "shipping_lines.price") for s in seq(order.get("shipping_lines")))
+        lines = seq(order.get("shipping_lines"))
+        shipping = sum(to_fen(obj(s).get("price"), "shipping_lines.price") for s in lines)
     if text(order.get("total_outstanding")):
         paid = max(0, total - to_fen(order["total_outstanding"], "total_outstanding"))
     else:
@@ -163,8 +164,9 @@ def _customer(order: dict[str, Any]) -> CustomerIn | None:
     customer = obj(order.get("customer"))
     address = obj(order.get("billing_address")) or obj(order.get("shipping_address"))
     identities = []
-    if text(customer.get("id")):
-        identities.append(IdentityIn(source="shopify", kind="customer_id", value=text(customer["id"]), verified=True))
+    customer_id = text(customer.get("id"))
+    if customer_id:
+        identities.append(IdentityIn(source="shopify", kind="customer_id", value=customer_id, verified=True))
     email = (text(customer.get("email")) or text(order.get("email"))).lower()
     if email:
         identities.append(IdentityIn(source="shopify", kind="email", value=email, verified=True))
@@ -210,8 +212,9 @@ def _csv_order(group: list[tuple[int, Row]], shop_id: str) -> OrderIn:
     phone = head.get("Phone", "")
     customer = None
     if email or phone:
+        identities = [IdentityIn(source="shopify", kind="email", value=email, verified=True)] if email else []
         customer = CustomerIn(
-            identities=[IdentityIn(source="shopify", kind="email", value=email, verified=True)] if email else [],
+            identities=identities,
             name=head.get("Billing Name", ""),
             phone=phone or None,
             email=email or None,

@@ -23,7 +23,9 @@ STATUS = "订单状态"
 CREATED = "订单创建时间"
 REQUIRED = (ORDER_ID, STATUS, CREATED)
 _MONEY_COLUMNS = ("总金额", "买家实际支付金额", "买家应付货款")
-_SNIFF_COLUMNS = frozenset({ORDER_ID, "买家会员名", STATUS, "买家实际支付金额", "收货地址", "宝贝标题", CREATED})
+_SNIFF_COLUMNS = frozenset(
+    {ORDER_ID, "买家会员名", STATUS, "买家实际支付金额", "收货地址", "宝贝标题", CREATED}
+)
 
 STATUS_MAP: dict[str, str] = {
     "等待买家付款": "pending_payment",
@@ -122,7 +124,8 @@ def _line_items(row: Row, goods: int) -> list[LineItemIn]:
     if not title and not sku:
         return []
     quantity = to_int(row["宝贝总数量"], "宝贝总数量", minimum=1) if row.get("宝贝总数量") else 1
-    return [LineItemIn(sku=sku, title=title, quantity=quantity, unit_price=round_div(goods, quantity), total=goods)]
+    unit_price = round_div(goods, quantity)
+    return [LineItemIn(sku=sku, title=title, quantity=quantity, unit_price=unit_price, total=goods)]
 
 
 def _customer(row: Row) -> CustomerIn | None:
@@ -132,8 +135,9 @@ def _customer(row: Row) -> CustomerIn | None:
     if not (nick or phone):
         return None
     province, city = split_address(address)
+    identities = [IdentityIn(source="taobao", kind="buyer_nick", value=nick, verified=True)] if nick else []
     return CustomerIn(
-        identities=[IdentityIn(source="taobao", kind="buyer_nick", value=nick, verified=True)] if nick else [],
+        identities=identities,
         # 收货人/联系手机 belong to the receiver, who may be a gift recipient rather than the buyer.
         name=row.get("收货人姓名", ""),
         phone=phone or None,

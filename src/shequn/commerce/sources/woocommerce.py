@@ -72,7 +72,8 @@ class WooCommerceSource:
 
     def parse(self, data: bytes, filename: str, *, shop_id: str) -> Iterator[ParsedRow]:
         """Parse the payload; see the module docstring."""
-        return build_rows(iter_json_records(data, _PATHS), lambda r: _order(r, shop_id), lambda r: text(obj(r).get("id")))
+        records = iter_json_records(data, _PATHS)
+        return build_rows(records, lambda r: _order(r, shop_id), lambda r: text(obj(r).get("id")))
 
 
 def _time(order: dict[str, Any], name: str, *, required: bool) -> datetime | None:
@@ -171,7 +172,8 @@ def _customer(order: dict[str, Any]) -> CustomerIn | None:
     identities = []
     customer_id = text(order.get("customer_id"))
     if customer_id and customer_id != "0":  # 0 is a guest checkout
-        identities.append(IdentityIn(source="woocommerce", kind="customer_id", value=customer_id, verified=True))
+        identity = IdentityIn(source="woocommerce", kind="customer_id", value=customer_id, verified=True)
+        identities.append(identity)
     email = text(billing.get("email")).lower()
     phone = text(billing.get("phone"))
     if not identities and not email and not phone:

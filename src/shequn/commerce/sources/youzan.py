@@ -92,7 +92,11 @@ def _order(record: Any, shop_id: str) -> OrderIn:
     subtotal = to_fen(pay.get("total_fee"), "pay_info.total_fee")
     # payment is what the buyer owes after discounts, post fee included; older payloads lack it.
     total = to_fen(pay["payment"], "pay_info.payment") if text(pay.get("payment")) else subtotal + shipping
-    paid = default_paid(status, total)
+    created = to_time(info.get("created"), "order_info.created")
+    assert created is not None
+    paid_at = to_time(info.get("pay_time"), "order_info.pay_time", required=False)
+    # A closed order with a pay time was paid and then refunded; its money matters for the refund.
+    paid = total if paid_at and status != "pending_payment" else default_paid(status, total)
     refunded = sum(
         to_fen(obj(r).get("refund_fee"), f"refund_order[{i}].refund_fee")
         for i, r in enumerate(seq(full.get("refund_order")))
@@ -102,9 +106,6 @@ def _order(record: Any, shop_id: str) -> OrderIn:
         status = refund_status
         if refund_status == "refunded" and not refunded:
             refunded = paid
-    created = to_time(info.get("created"), "order_info.created")
-    assert created is not None
-    paid_at = to_time(info.get("pay_time"), "order_info.pay_time", required=False)
     updated = to_time(info.get("update_time"), "order_info.update_time", required=False)
     return OrderIn(
         source="youzan",

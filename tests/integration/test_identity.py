@@ -1,0 +1,93 @@
+"""Identity: login, roles, tokens, audit, workspace isolation."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from shequn.core.errors import PermissionDenied
+from shequn.identity import service
+from shequn.identity.errors import InvalidCredentials
+from shequn.identity.models import ApiToken, Operator
+from shequn.identity.roles import Perm, Role, can_grant, has_perm
+from tests.conftest import Tenant
+
+
+def test_password_is_argon2_and_login_checks_it(db, tenant: Tenant) -> None:
+    op = db.get(Operator, tenant.owner_id)
+    assert op.password_hash.startswith("$argon2id$")
+    token, cs = service.login(db, email="OWNER-A@example.com", password="password-123")
+    db.commit()
+    assert service.get_console_session(db, token) is not None
+    assert cs.token_hash != token  # only the hash is stored
+    with pytest.raises(InvalidCredentials):
+        service.login(db, email="owner-a@example.com", password="wrong-password")
+    with pytest.raises(InvalidCredentials):
+        service.login(db, email="nobody@example.com", password="password-123")
+    service.logout(db, token)
+    db.commit()
+    assert service.get_console_session(db, token) is None
+
+
+def test_role_matrix() -> None:
+    assert has_perm("viewer", Perm.READ) and not has_perm("viewer", Perm.WRITE)
+    assert has_perm("analyst", Perm.EXPORT) and not has_perm("analyst", Perm.IMPORT)
+    assert has_perm("operator", Perm.IMPORT) and not has_perm("operator", Perm.MANAGE_TOKENS)
+    assert has_perm("admin", Perm.MANAGE_OPERATORS) and not has_perm("admin", Perm.MANAGE_WORKSPACE)
+    assert all(has_perm("owner", p) for p in Perm)
+    assert not has_perm("nonsense", Perm.READ)
+    assert can_grant("admin", "operator") and not can_grant("admin", "owner")
+
+
+def test_tokens_hashed_and_revocable(client, db, tenant: Tenant) -> None:
+    r = client.post("/api/v1/tokens", json={"name": "shop sync", "role": "operator"}, headers=tenant.headers("admin"))
+    assert r.status_code == 201, r.text
+    plain = r.json()["token"]
+    stored = db.scalar(select(ApiToken).where(ApiToken.name == "shop sync"))
+    assert stored is not None and stored.token_hash != plain and plain not in stored.token_hash
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {plain}"}).json()["role"] == "operator"
+    assert client.delete(f"/api/v1/tokens/{stored.id}", headers=tenant.headers("admin")).status_code == 204
+    r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {plain}"})
+    assert r.status_code == 401 and r.json()["code"] == "invalid_token"
+
+
+def test_invalid_and_missing_tokens(client, tenant: Tenant) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        r = client.get("/api/v1/customers", headers=headers)
+        assert r.status_code == 401
+        body = r.json()
+        assert set(body) == {"code", "message", "details"}
+
+
+def test_error_messages_follow_the_request_locale(client) -> None:
+    zh = client.get("/api/v1/me", headers={"Authorization": "Bearer x", "Accept-Language": "zh-CN,zh;q=0.9"})
+    en = client.get("/api/v1/me", headers={"Authorization": "Bearer x", "Accept-Language": "en-US,en;q=0.8"})
+    assert zh.json()["message"] == "API 令牌无效或已被吊销"
+    assert en.json()["message"] == "The API token is invalid or revoked"
+
+
+def test_viewer_cannot_write(client, tenant: Tenant) -> None:
+    r = client.post("/api/v1/products", json=[{"sku": "X1", "title": "x", "price": 100}], headers=tenant.headers("viewer"))
+    assert r.status_code == 403 and r.json()["code"] == "permission_denied"
+    r = client.post("/api/v1/tokens", json={"name": "t", "role": "viewer"}, headers=tenant.headers("operator"))
+    assert r.status_code == 403
+    r = client.post("/api/v1/operators", json={"email": "x@example.com", "password": "longenough", "role": "owner"},
+                    headers=tenant.headers("admin"))
+    assert r.status_code == 403  # admins cannot mint owners
+
+
+def test_operators_and_audit(client, db, tenant: Tenant) -> None:
+    r = client.post("/api/v1/operators", json={"email": "ana@example.com", "name": "Ana", "password": "password-123",
+                                               "role": "analyst"}, headers=tenant.headers("admin"))
+    assert r.status_code == 201, r.text
+    roles = {o["email"]: o["role"] for o in client.get("/api/v1/operators", headers=tenant.headers("viewer")).json()}
+    assert roles["ana@example.com"] == "analyst"
+    audit = client.get("/api/v1/audit", headers=tenant.headers("admin")).json()
+    assert any(a["action"] == "operator.invited" for a in audit["items"])
+    assert client.get("/api/v1/audit", headers=tenant.headers("operator")).status_code == 403
+
+
+def test_service_refuses_without_permission(db, tenant: Tenant) -> None:
+    viewer = service.Actor(workspace_id=tenant.workspace_id, role=Role.VIEWER.value)
+    with pytest.raises(PermissionDenied):
+        service.create_api_token(db, viewer, name="x", role="viewer")
