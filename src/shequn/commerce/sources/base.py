@@ -189,6 +189,9 @@ def text(value: Any) -> str:
     return str(value).strip()
 
 
+_SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+\d+")
+
+
 def require_id(value: Any, field_name: str) -> str:
     """An order id as a string; floats are refused because they have already lost digits."""
     if isinstance(value, float):
@@ -196,6 +199,9 @@ def require_id(value: Any, field_name: str) -> str:
     result = text(value)
     if not result:
         raise RowError(field_name, "missing", value)
+    if _SCIENTIFIC.fullmatch(result):
+        # Excel turned a long id into 3.01235E+18 when someone opened and re-saved the CSV: digits are lost.
+        raise RowError(field_name, "id was mangled into scientific notation by a spreadsheet program", value)
     return result
 
 
@@ -277,10 +283,13 @@ def split_address(address: str) -> tuple[str, str]:
     rest = _PROVINCE_SUFFIX.sub("", rest).strip()
     if not rest:
         return province, ""
-    token = rest.split()[0] if " " in rest else ""
-    if not token:
-        match = _CITY.match(rest)
-        token = match.group(1) if match else ""
+    # Exports usually space the parts; without spaces only a suffix (市, 自治州, …) marks where the city ends.
+    token = rest.split()[0] if " " in address.strip() else rest
+    match = _CITY.match(token)
+    if match:
+        token = match.group(1)
+    elif " " not in address.strip():
+        token = ""
     return province, short_city(token)
 
 
