@@ -1,4 +1,4 @@
-"""Order file parsers, part 2: Youzan, Shopify, WooCommerce, shequn's own format and product files."""
+"""Order file parsers, part 2: Youzan, Shopify and WooCommerce JSON, Shopify CSV."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from shequn.commerce.canonical import OrderIn, ParsedRow, ProductIn, RowError
-from shequn.commerce.sources import order_from_dict, parse_orders, parse_products
+from shequn.commerce.canonical import OrderIn, ParsedRow
+from shequn.commerce.sources import parse_orders
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "orders"
 
@@ -221,127 +219,3 @@ def test_woocommerce() -> None:
         ("woocommerce", "customer_id", "42")
     ]
     assert error(rows[2]) == (3, "status", "729")
-
-
-# ---- shequn -----------------------------------------------------------------------------------------
-
-
-def test_shequn_json() -> None:
-    rows = load("shequn_orders.json")
-    first = order(rows[0])
-    assert (first.source, first.shop_id, first.source_order_id, first.status, first.currency) == (
-        "shequn",
-        "shop-1",
-        "SQ-0001",
-        "paid",
-        "CNY",
-    )
-    assert (first.total, first.subtotal, first.discount, first.paid) == (12800, 13800, 1000, 12800)
-    assert first.created_at == utc("2025-11-10T16:05:00")
-    assert first.source_updated_at == utc("2025-11-10T16:07:00")
-    assert [(li.sku, li.total, li.category) for li in first.line_items] == [
-        ("SKU-001", 9900, "护肤"),
-        ("SKU-002", 3900, ""),
-    ]
-    assert first.customer is not None
-    [identity] = first.customer.identities
-    assert (identity.source, identity.kind, identity.followers, identity.verified) == (
-        "wechat",
-        "unionid",
-        12,
-        True,
-    )
-    assert first.customer.email == "xh@example.com"
-    assert first.attribution == {"utm_source": "wechat", "short_link_code": "abc"}
-    assert first.discount_codes == [("D11", 1000)]
-    assert error(rows[1]) == (2, "line_items[1].quantity", "SQ-0002")
-    assert error(rows[2]) == (3, "total", "SQ-0003")
-
-
-def test_shequn_csv() -> None:
-    rows = load("shequn_orders.csv")
-    assert [r.row for r in rows] == [2, 4, 6]
-    first = order(rows[0])
-    assert (first.source_order_id, first.status, first.total, first.paid) == (
-        "SQ-1001",
-        "completed",
-        25000,
-        25000,
-    )
-    assert [(li.sku, li.quantity, li.unit_price, li.total) for li in first.line_items] == [
-        ("SKU-001", 2, 10000, 20000),
-        ("SKU-002", 1, 5000, 5000),
-    ]
-    assert first.source_updated_at == utc("2025-11-11T16:00:00")
-    assert first.customer is not None
-    assert [(i.source, i.kind, i.value) for i in first.customer.identities] == [
-        ("shequn", "customer_id", "U-1")
-    ]
-    assert order(rows[1]).customer is None
-    assert error(rows[2]) == (6, "quantity", "SQ-1003")  # second line of SQ-1003, named by its column
-
-
-@pytest.mark.parametrize(
-    ("patch", "field"),
-    [
-        ({"source_order_id": ""}, "source_order_id"),
-        ({"source_order_id": 1.5}, "source_order_id"),
-        ({"status": "shipping"}, "status"),
-        ({"total": -1}, "total"),
-        ({"total": "12.30"}, "total"),
-        ({"created_at": "yesterday"}, "created_at"),
-        ({"currency": "RMB1"}, "currency"),
-        (
-            {"line_items": [{"sku": "a", "unit_price": 1}, {"sku": "b", "unit_price": -5}]},
-            "line_items[1].unit_price",
-        ),
-        ({"line_items": "nope"}, "line_items"),
-        ({"customer": {"identities": [{"kind": "nick", "value": "x"}]}}, "customer.identities[0].kind"),
-        ({"discount_codes": [{"amount": 5}]}, "discount_codes[0].code"),
-    ],
-)
-def test_order_from_dict_errors(patch: dict[str, object], field: str) -> None:
-    base = {"source_order_id": "A1", "status": "paid", "total": 100, "created_at": "2025-11-11T00:00:00Z"}
-    with pytest.raises(RowError) as info:
-        order_from_dict({**base, **patch}, default_source="api", shop_id="s")
-    assert info.value.field == field
-
-
-def test_order_from_dict_defaults() -> None:
-    result = order_from_dict(
-        {"source_order_id": 123, "status": "refunded", "total": 500, "created_at": "2025-11-11 00:05:00"},
-        default_source="api",
-        shop_id="s",
-    )
-    assert (result.source, result.shop_id, result.source_order_id) == ("api", "s", "123")
-    assert (result.paid, result.refunded, result.currency) == (500, 500, "CNY")
-    assert result.source_updated_at == result.created_at == utc("2025-11-10T16:05:00")
-
-
-# ---- products ---------------------------------------------------------------------------------------
-
-
-def test_products_csv() -> None:
-    rows = list(parse_products((FIXTURES / "products.csv").read_bytes(), "products.csv"))
-    assert isinstance(rows[0].item, ProductIn)
-    assert rows[0].item == ProductIn(
-        sku="SKU-001", title="保湿面霜 50ml", price=9900, category="护肤", tags=["新品", "爆款", "双11"]
-    )
-    assert isinstance(rows[1].item, ProductIn) and rows[1].item.price == 1950
-    assert [(r.row, r.error.field) for r in rows if r.error] == [(4, "title"), (5, "price")]
-
-
-def test_products_json() -> None:
-    data = json.dumps(
-        {
-            "products": [
-                {"sku": "A", "title": "a", "price_fen": 1230, "tags": ["x", "x", "y"]},
-                {"sku": "B", "title": "b", "price": "9.9"},
-            ]
-        }
-    ).encode()
-    items = [r.item for r in parse_products(data, "p.json")]
-    assert items == [
-        ProductIn(sku="A", title="a", price=1230, tags=["x", "y"]),
-        ProductIn(sku="B", title="b", price=990),
-    ]

@@ -13,19 +13,27 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
 from shequn.audience.schemas import CustomerIn
 from shequn.core.clock import utcnow
+from shequn.core.bulk import Bulk
 from shequn.core.db import reserve_ids
 from shequn.core.security import mask_email, mask_phone, normalize_phone, phone_hash
 
 GLOBAL_KINDS = frozenset({"unionid", "phone_hash", "email"})
 SCOPED_KINDS = frozenset({"customer_id", "openid", "buyer_nick", "handle", "anonymous_id"})
 KINDS = GLOBAL_KINDS | SCOPED_KINDS
-CHUNK = 900  # stays under every SQLite build's bound-parameter limit
+CUSTOMER_COLUMNS = (
+    "id", "workspace_id", "name", "gender", "province", "city", "phone_hash", "phone_masked", "email_masked",
+    "orders_count", "total_spent", "avg_order_value", "top_categories", "platforms", "followers_total", "influence",
+    "created_at", "updated_at",
+)
+IDENTITY_COLUMNS = (
+    "workspace_id", "customer_id", "source", "kind", "value", "match_key", "verified", "followers", "created_at",
+)
 
 MergeHook = Callable[[Session, int, list[int], int], None]
 _merge_hooks: list[MergeHook] = []
@@ -86,17 +94,12 @@ def _prepare(person: CustomerIn | None) -> _Prepared | None:
     return prep if prep.keys else None
 
 
-def _lookup(session: Session, workspace_id: int, keys: Sequence[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for i in range(0, len(keys), CHUNK):
-        chunk = keys[i : i + CHUNK]
-        rows = session.execute(
-            select(CustomerIdentity.match_key, CustomerIdentity.customer_id).where(
-                CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.match_key.in_(chunk)
-            )
-        )
-        found.update({k: v for k, v in rows})
-    return found
+def _lookup(bulk: Bulk, workspace_id: int, keys: Sequence[str]) -> dict[str, int]:
+    rows = bulk.select_in(
+        "SELECT match_key, customer_id FROM customer_identities WHERE workspace_id = ? AND match_key {in}",
+        keys, [workspace_id],
+    )
+    return {k: int(c) for k, c in rows}
 
 
 def _find(parent: dict[str, str], key: str) -> str:
@@ -132,7 +135,8 @@ def resolve_customers(
     if not parent:
         return [None] * len(people), set()
 
-    existing = _lookup(session, workspace_id, list(parent))
+    bulk = Bulk(session)
+    existing = _lookup(bulk, workspace_id, list(parent))
     groups: dict[str, list[str]] = {}
     for k in parent:
         groups.setdefault(_find(parent, k), []).append(k)
@@ -159,7 +163,7 @@ def resolve_customers(
         if prep is not None:
             contact.setdefault(_find(parent, next(iter(prep.keys))), prep)
 
-    now = utcnow()
+    now = bulk.ts(utcnow())
     if new_roots:
         ids = reserve_ids(session, "customers", len(new_roots))
         rows = []
@@ -168,84 +172,51 @@ def resolve_customers(
             prep = contact[root]
             person = prep.person
             assert person is not None
-            rows.append({
-                "id": cid, "workspace_id": workspace_id, "name": person.name[:120], "gender": "",
-                "province": person.province[:32], "city": person.city[:32], "phone_hash": prep.phone_hash,
-                "phone_masked": prep.phone_masked, "email_masked": prep.email_masked, "orders_count": 0,
-                "total_spent": 0, "avg_order_value": 0, "top_categories": [], "platforms": [],
-                "followers_total": 0, "influence": 0, "created_at": now, "updated_at": now,
-            })
+            rows.append((cid, workspace_id, person.name[:120], "", person.province[:32], person.city[:32],
+                         prep.phone_hash, prep.phone_masked, prep.email_masked, 0, 0, 0, "[]", "[]", 0, 0, now, now))
             touched.add(cid)
-        session.execute(Customer.__table__.insert(), rows)
+        bulk.insert("customers", CUSTOMER_COLUMNS, rows)
 
-    _fill_contact_gaps(session, workspace_id, [
+    _fill_contact_gaps(bulk, [
         (root_customer[root], prep) for root, prep in contact.items() if root not in new_roots
     ])
 
     new_identities = []
     followers_updates = []
     seen: set[str] = set()
+    social_changed: set[int] = set()
+    result: list[int | None] = []
     for prep in prepared:
         if prep is None:
+            result.append(None)
             continue
         cid = root_customer[_find(parent, next(iter(prep.keys)))]
+        result.append(cid)
         for key, (source, kind, value, verified, followers) in prep.keys.items():
             if key in existing:
                 if followers is not None:
-                    followers_updates.append({"k": key, "f": followers, "w": workspace_id})
+                    followers_updates.append((followers, workspace_id, key))
+                    social_changed.add(cid)
                 continue
             if key in seen:
                 continue
             seen.add(key)
-            new_identities.append({
-                "workspace_id": workspace_id, "customer_id": cid, "source": source[:32], "kind": kind,
-                "value": value, "match_key": key[:320], "verified": verified, "followers": followers,
-                "created_at": now,
-            })
-    if new_identities:
-        session.execute(CustomerIdentity.__table__.insert(), new_identities)
-    if followers_updates:
-        t = CustomerIdentity.__table__
-
-
-        session.execute(
-            t.update()
-            .where(t.c.workspace_id == bindparam("w"), t.c.match_key == bindparam("k"))
-            .values(followers=bindparam("f")),
-            followers_updates,
-        )
-    social_changed = {root_customer[_find(parent, next(iter(p.keys)))] for p in prepared
-                      if p is not None and any(v[4] is not None or k not in existing for k, v in p.keys.items())}
+            social_changed.add(cid)
+            new_identities.append((workspace_id, cid, source[:32], kind, value, key[:320], verified, followers, now))
+    bulk.insert("customer_identities", IDENTITY_COLUMNS, new_identities)
+    bulk.executemany("UPDATE customer_identities SET followers = ? WHERE workspace_id = ? AND match_key = ?",
+                     followers_updates)
     refresh_social(session, workspace_id=workspace_id, customer_ids=social_changed)
-    result = [None if p is None else root_customer[_find(parent, next(iter(p.keys)))] for p in prepared]
     return result, touched
 
 
-def _fill_contact_gaps(session: Session, workspace_id: int, pairs: list[tuple[int, _Prepared]]) -> None:
-    """Existing customers keep their data; only empty name/city/phone fields are filled."""
-    if not pairs:
-        return
-    t = Customer.__table__
-
-
-    for column, getter in (
-        ("name", lambda p: p.person.name[:120] if p.person else ""),
-        ("city", lambda p: p.person.city[:32] if p.person else ""),
-        ("province", lambda p: p.person.province[:32] if p.person else ""),
-    ):
-        params = [{"i": cid, "v": getter(prep)} for cid, prep in pairs if getter(prep)]
-        if params:
-            session.execute(
-                t.update().where(t.c.id == bindparam("i"), t.c[column] == "").values({column: bindparam("v")}),
-                params,
-            )
-    phones = [{"i": cid, "h": p.phone_hash, "m": p.phone_masked} for cid, p in pairs if p.phone_hash]
-    if phones:
-        session.execute(
-            t.update().where(t.c.id == bindparam("i"), t.c.phone_hash.is_(None))
-            .values(phone_hash=bindparam("h"), phone_masked=bindparam("m")),
-            phones,
-        )
+def _fill_contact_gaps(bulk: Bulk, pairs: list[tuple[int, _Prepared]]) -> None:
+    """Existing customers keep their data; only empty name/city/province/phone fields are filled."""
+    for column, limit in (("name", 120), ("city", 32), ("province", 32)):
+        params = [(getattr(p.person, column)[:limit], cid) for cid, p in pairs if p.person and getattr(p.person, column)]
+        bulk.executemany(f"UPDATE customers SET {column} = ? WHERE id = ? AND {column} = ''", params)
+    phones = [(p.phone_hash, p.phone_masked, cid) for cid, p in pairs if p.phone_hash]
+    bulk.executemany("UPDATE customers SET phone_hash = ?, phone_masked = ? WHERE id = ? AND phone_hash IS NULL", phones)
 
 
 def merge_customers(
@@ -291,27 +262,21 @@ def refresh_social(session: Session, *, workspace_id: int, customer_ids: set[int
     """Recompute platforms, follower totals and influence (0–100, log-scaled reach) from identities."""
     if not customer_ids:
         return
+    bulk = Bulk(session)
     ids = sorted(customer_ids)
     acc: dict[int, tuple[set[str], int]] = {i: (set(), 0) for i in ids}
-    for i in range(0, len(ids), CHUNK):
-        rows = session.execute(
-            select(CustomerIdentity.customer_id, CustomerIdentity.source, CustomerIdentity.followers).where(
-                CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.customer_id.in_(ids[i : i + CHUNK])
-            )
-        )
-        for cid, source, followers in rows:
-            platforms, total = acc[cid]
-            if source not in ("phone", "email"):
-                platforms.add(source)
-            acc[cid] = (platforms, total + (followers or 0))
-
-
-    t = Customer.__table__
-    session.execute(
-        t.update().where(t.c.id == bindparam("i")).values(
-            platforms=bindparam("p"), followers_total=bindparam("f"), influence=bindparam("n")
-        ),
-        [{"i": cid, "p": sorted(p), "f": f, "n": influence_score(f)} for cid, (p, f) in acc.items()],
+    rows = bulk.select_in(
+        "SELECT customer_id, source, followers FROM customer_identities WHERE workspace_id = ? AND customer_id {in}",
+        ids, [workspace_id],
+    )
+    for cid, source, followers in rows:
+        platforms, total = acc[cid]
+        if source not in ("phone", "email"):
+            platforms.add(source)
+        acc[cid] = (platforms, total + (followers or 0))
+    bulk.executemany(
+        "UPDATE customers SET platforms = ?j, followers_total = ?, influence = ? WHERE id = ?",
+        [(bulk.js(sorted(p)), f, influence_score(f), cid) for cid, (p, f) in acc.items()],
     )
 
 

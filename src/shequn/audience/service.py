@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from shequn.audience.errors import CustomerNotFound
@@ -18,6 +18,7 @@ from shequn.audience.identities import (
 )
 from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
 from shequn.audience.schemas import PurchaseFacts, TimelineEntry
+from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
 from shequn.core.security import normalize_phone, phone_hash
 
@@ -46,22 +47,14 @@ def update_purchase_facts(session: Session, *, workspace_id: int, facts: Sequenc
     """Store purchase facts computed by commerce (one executemany for the whole batch)."""
     if not facts:
         return
-    t = Customer.__table__
-    now = utcnow()
-    session.execute(
-        t.update()
-        .where(t.c.id == bindparam("i"), t.c.workspace_id == workspace_id)
-        .values(
-            first_order_at=bindparam("fo"), last_order_at=bindparam("lo"), orders_count=bindparam("n"),
-            total_spent=bindparam("s"), avg_order_value=bindparam("a"), top_categories=bindparam("c"),
-            updated_at=now,
-        ),
-        [
-            {"i": f.customer_id, "fo": f.first_order_at, "lo": f.last_order_at, "n": f.orders_count,
-             "s": f.total_spent, "a": f.total_spent // f.orders_count if f.orders_count else 0,
-             "c": f.top_categories}
-            for f in facts
-        ],
+    bulk = Bulk(session)
+    now = bulk.ts(utcnow())
+    bulk.executemany(
+        "UPDATE customers SET first_order_at = ?, last_order_at = ?, orders_count = ?, total_spent = ?, "
+        "avg_order_value = ?, top_categories = ?j, updated_at = ? WHERE id = ? AND workspace_id = ?",
+        [(bulk.ts(f.first_order_at), bulk.ts(f.last_order_at), f.orders_count, f.total_spent,
+          f.total_spent // f.orders_count if f.orders_count else 0, bulk.js(f.top_categories), now,
+          f.customer_id, workspace_id) for f in facts],
     )
 
 

@@ -12,18 +12,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
 from shequn.audience.schemas import PurchaseFacts
 from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow
-from shequn.commerce.models import Order, OrderLineItem, Product
+from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
 from shequn.core.db import reserve_ids
 from shequn.core.signals import send_on_commit
 
-CHUNK = 900
 TOP_CATEGORIES = 3
 MAX_KEPT_ERRORS = 10_000
 
@@ -97,7 +95,7 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
             latest[_key(o)] = o
     duplicates = len(orders) - len(latest)
 
-    existing = _existing(session, workspace_id, list(latest))
+    existing = _existing(Bulk(session), workspace_id, list(latest))
     new: list[OrderIn] = []
     changed: list[tuple[int, OrderIn]] = []
     old_customers: set[int] = set()
@@ -119,35 +117,27 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     customer_ids, touched = audience_service.resolve_customers(
         session, workspace_id=workspace_id, people=[o.customer for o in todo]
     )
-    products = _ensure_products(session, workspace_id, todo)
-    now = utcnow()
+    bulk = Bulk(session)
+    products = _ensure_products(bulk, session, workspace_id, todo)
+    now = bulk.ts(utcnow())
     new_ids = reserve_ids(session, "orders", len(new)) if new else []
     ids = new_ids + [oid for oid, _ in changed]
-    order_rows = [_order_row(oid, workspace_id, o, cid, now) for oid, o, cid in zip(ids, todo, customer_ids, strict=True)]
-    if new:
-        session.execute(Order.__table__.insert(), order_rows[: len(new)])
+    rows = [_order_row(bulk, oid, workspace_id, o, cid, now)
+            for oid, o, cid in zip(ids, todo, customer_ids, strict=True)]
+    bulk.insert("orders", ORDER_COLUMNS, rows[: len(new)])
     if changed:
-        t = Order.__table__
-        updates = order_rows[len(new) :]
-        for row in updates:
-            row["_id"] = row.pop("id")
-            row.pop("created_at")
-        session.execute(
-            t.update().where(t.c.id == bindparam("_id")).values({k: bindparam(k) for k in updates[0] if k != "_id"}),
-            updates,
-        )
-        changed_ids = [oid for oid, _ in changed]
-        for i in range(0, len(changed_ids), CHUNK):
-            session.execute(delete(OrderLineItem).where(OrderLineItem.order_id.in_(changed_ids[i : i + CHUNK])))
-    line_rows = [
-        {"workspace_id": workspace_id, "order_id": oid, "product_id": products.get(li.sku, (None, ""))[0],
-         "sku": li.sku[:100], "title": li.title[:255], "category": (li.category or products.get(li.sku, (None, ""))[1])[:64],
-         "quantity": li.quantity, "unit_price": li.unit_price, "total": li.total}
-        for oid, o in zip(ids, todo, strict=True)
-        for li in o.line_items
-    ]
-    if line_rows:
-        session.execute(OrderLineItem.__table__.insert(), line_rows)
+        # Same column order minus id/created_at, then the id for the WHERE.
+        sets = ", ".join(f"{c} = ?j" if c in JSON_ORDER_COLUMNS else f"{c} = ?" for c in ORDER_COLUMNS[1:-2])
+        bulk.executemany(f"UPDATE orders SET {sets}, updated_at = ? WHERE id = ?",
+                         [(*r[1:-2], r[-1], r[0]) for r in rows[len(new) :]])
+        bulk.select_in("DELETE FROM order_line_items WHERE order_id {in}", [oid for oid, _ in changed])
+    lines = []
+    for oid, o in zip(ids, todo, strict=True):
+        for li in o.line_items:
+            pid, pcat = products.get(li.sku, (None, ""))
+            lines.append((workspace_id, oid, pid, li.sku[:100], li.title[:255], (li.category or pcat)[:64],
+                          li.quantity, li.unit_price, li.total))
+    bulk.insert("order_line_items", LINE_COLUMNS, lines)
 
     stats.created += len(new)
     stats.updated += len(changed)
@@ -160,20 +150,30 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     return ids
 
 
-def _order_row(oid: int, workspace_id: int, o: OrderIn, customer_id: int | None, now: Any) -> dict[str, Any]:
-    return {
-        "id": oid, "workspace_id": workspace_id, "customer_id": customer_id, "source": o.source[:32],
-        "shop_id": o.shop_id[:64], "source_order_id": o.source_order_id[:64], "status": o.status,
-        "currency": o.currency[:3], "subtotal": o.subtotal, "discount": o.discount, "shipping": o.shipping,
-        "total": o.total, "paid": o.paid, "refunded": o.refunded, "placed_at": o.created_at,
-        "paid_at": o.paid_at, "source_updated_at": o.source_updated_at,
-        "discount_codes": [{"code": c, "amount": a} for c, a in o.discount_codes],
-        "attribution": o.attribution, "raw": o.raw, "created_at": now, "updated_at": now,
-    }
+ORDER_COLUMNS = (
+    "id", "workspace_id", "customer_id", "source", "shop_id", "source_order_id", "status", "currency", "subtotal",
+    "discount", "shipping", "total", "paid", "refunded", "placed_at", "paid_at", "source_updated_at",
+    "discount_codes", "attribution", "raw", "created_at", "updated_at",
+)
+JSON_ORDER_COLUMNS = frozenset({"discount_codes", "attribution", "raw"})
+LINE_COLUMNS = (
+    "workspace_id", "order_id", "product_id", "sku", "title", "category", "quantity", "unit_price", "total",
+)
+PRODUCT_COLUMNS = ("id", "workspace_id", "sku", "title", "category", "price", "tags", "created_at", "updated_at")
+
+
+def _order_row(bulk: Bulk, oid: int, workspace_id: int, o: OrderIn, customer_id: int | None, now: Any) -> tuple[Any, ...]:
+    return (
+        oid, workspace_id, customer_id, o.source[:32], o.shop_id[:64], o.source_order_id[:64], o.status,
+        o.currency[:3], o.subtotal, o.discount, o.shipping, o.total, o.paid, o.refunded, bulk.ts(o.created_at),
+        bulk.ts(o.paid_at), bulk.ts(o.source_updated_at),
+        bulk.js([{"code": c, "amount": a} for c, a in o.discount_codes]), bulk.js(o.attribution), bulk.js(o.raw),
+        now, now,
+    )
 
 
 def _existing(
-    session: Session, workspace_id: int, keys: list[tuple[str, str, str]]
+    bulk: Bulk, workspace_id: int, keys: list[tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], tuple[int, Any, int | None]]:
     """(source, shop, id) → (order id, source_updated_at, customer_id) for orders already stored."""
     by_shop: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -181,19 +181,17 @@ def _existing(
         by_shop[(source, shop)].append(oid)
     found: dict[tuple[str, str, str], tuple[int, Any, int | None]] = {}
     for (source, shop), oids in by_shop.items():
-        for i in range(0, len(oids), CHUNK):
-            rows = session.execute(
-                select(Order.id, Order.source_order_id, Order.source_updated_at, Order.customer_id).where(
-                    Order.workspace_id == workspace_id, Order.source == source, Order.shop_id == shop,
-                    Order.source_order_id.in_(oids[i : i + CHUNK]),
-                )
-            )
-            for order_id, soid, updated, cid in rows:
-                found[(source, shop, soid)] = (order_id, updated, cid)
+        rows = bulk.select_in(
+            "SELECT id, source_order_id, source_updated_at, customer_id FROM orders "
+            "WHERE workspace_id = ? AND source = ? AND shop_id = ? AND source_order_id {in}",
+            oids, [workspace_id, source, shop],
+        )
+        for order_id, soid, updated, cid in rows:
+            found[(source, shop, soid)] = (order_id, bulk.parse_ts(updated), cid)
     return found
 
 
-def _ensure_products(session: Session, workspace_id: int, orders: Sequence[OrderIn]) -> dict[str, tuple[int, str]]:
+def _ensure_products(bulk: Bulk, session: Session, workspace_id: int, orders: Sequence[OrderIn]) -> dict[str, tuple[int, str]]:
     """sku → (product id, category); SKUs first seen in orders become products."""
     first_seen: dict[str, Any] = {}
     for o in orders:
@@ -203,24 +201,15 @@ def _ensure_products(session: Session, workspace_id: int, orders: Sequence[Order
     if not first_seen:
         return {}
     skus = list(first_seen)
-    known: dict[str, tuple[int, str]] = {}
-    for i in range(0, len(skus), CHUNK):
-        rows = session.execute(
-            select(Product.sku, Product.id, Product.category).where(
-                Product.workspace_id == workspace_id, Product.sku.in_(skus[i : i + CHUNK])
-            )
-        )
-        known.update({sku: (pid, cat) for sku, pid, cat in rows})
+    known = {sku: (pid, cat) for sku, pid, cat in bulk.select_in(
+        "SELECT sku, id, category FROM products WHERE workspace_id = ? AND sku {in}", skus, [workspace_id])}
     missing = [s for s in skus if s not in known]
     if missing:
-        now = utcnow()
+        now = bulk.ts(utcnow())
         pids = reserve_ids(session, "products", len(missing))
-        session.execute(
-            Product.__table__.insert(),
-            [{"id": pid, "workspace_id": workspace_id, "sku": s[:100], "title": first_seen[s].title[:255] or s,
-              "category": first_seen[s].category[:64], "price": first_seen[s].unit_price, "tags": [],
-              "created_at": now, "updated_at": now} for pid, s in zip(pids, missing, strict=True)],
-        )
+        bulk.insert("products", PRODUCT_COLUMNS, [
+            (pid, workspace_id, s[:100], first_seen[s].title[:255] or s, first_seen[s].category[:64],
+             first_seen[s].unit_price, "[]", now, now) for pid, s in zip(pids, missing, strict=True)])
         known.update({s: (pid, first_seen[s].category) for pid, s in zip(pids, missing, strict=True)})
     return known
 
@@ -230,28 +219,24 @@ def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids:
     if not customer_ids:
         return
     ids = sorted(customer_ids)
-    paid = list(PAID_STATUSES)
+    bulk = Bulk(session)
+    paid = ", ".join(f"'{st}'" for st in sorted(PAID_STATUSES))  # code constants, not input
     agg: dict[int, list[Any]] = {cid: [None, None, 0, 0] for cid in ids}
+    for cid, first, last, n, spent in bulk.select_in(
+        "SELECT customer_id, MIN(placed_at), MAX(placed_at), COUNT(*), SUM(paid - refunded) FROM orders "
+        f"WHERE workspace_id = ? AND status IN ({paid}) AND customer_id {{in}} GROUP BY customer_id",
+        ids, [workspace_id],
+    ):
+        agg[cid] = [bulk.parse_ts(first), bulk.parse_ts(last), int(n), int(spent or 0)]
     cats: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for i in range(0, len(ids), CHUNK):
-        chunk = ids[i : i + CHUNK]
-        rows = session.execute(
-            select(Order.customer_id, func.min(Order.placed_at), func.max(Order.placed_at), func.count(),
-                   func.sum(Order.paid - Order.refunded))
-            .where(Order.workspace_id == workspace_id, Order.customer_id.in_(chunk), Order.status.in_(paid))
-            .group_by(Order.customer_id)
-        )
-        for cid, first, last, n, spent in rows:
-            agg[cid] = [first, last, int(n), int(spent or 0)]
-        cat_rows = session.execute(
-            select(Order.customer_id, OrderLineItem.category, func.sum(OrderLineItem.total))
-            .join(Order, Order.id == OrderLineItem.order_id)
-            .where(Order.workspace_id == workspace_id, Order.customer_id.in_(chunk), Order.status.in_(paid),
-                   OrderLineItem.category != "")
-            .group_by(Order.customer_id, OrderLineItem.category)
-        )
-        for cid, cat, amount in cat_rows:
-            cats[cid].append((cat, int(amount or 0)))
+    for cid, cat, amount in bulk.select_in(
+        "SELECT o.customer_id, li.category, SUM(li.total) FROM order_line_items li "
+        "JOIN orders o ON o.id = li.order_id "
+        f"WHERE o.workspace_id = ? AND li.category <> '' AND o.status IN ({paid}) AND o.customer_id {{in}} "
+        "GROUP BY o.customer_id, li.category",
+        ids, [workspace_id],
+    ):
+        cats[cid].append((cat, int(amount or 0)))
     facts = []
     for cid, (first, last, n, spent) in agg.items():
         spent_by_cat = sorted(cats.get(cid, []), key=lambda x: (-x[1], x[0]))

@@ -88,7 +88,13 @@ def _phone_key(secret_key: str) -> bytes:
 
 def phone_hash(normalized: str) -> str:
     """Keyed hash of a normalized phone: joinable across imports, useless to someone without the key."""
-    return hmac.new(_phone_key(get_settings().secret_key), normalized.encode(), hashlib.sha256).hexdigest()
+    return _phone_hash(get_settings().secret_key, normalized)
+
+
+@lru_cache(maxsize=65536)
+def _phone_hash(secret_key: str, normalized: str) -> str:
+    # Repeat buyers hash the same phone many times during an import; the cache is keyed by secret too.
+    return hmac.new(_phone_key(secret_key), normalized.encode(), hashlib.sha256).hexdigest()
 
 
 def mask_phone(normalized: str) -> str:

@@ -93,9 +93,6 @@ def _safe_id(id_of: Callable[[Any], str], record: Any) -> str:
         return ""
 
 
-# ---- JSON -------------------------------------------------------------------------------------------
-
-
 def json_head(data: bytes, size: int = 65536) -> str:
     """The start of a JSON/JSON Lines file as text for sniffing, or "" if it does not look like JSON."""
     head = data[:size].decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
@@ -165,9 +162,6 @@ def _json_line_records(lines: list[str]) -> Iterator[tuple[int, Any]]:
             yield number, _loads(line)
         except json.JSONDecodeError:
             yield number, RowError("json", "invalid JSON on this line")
-
-
-# ---- field helpers ----------------------------------------------------------------------------------
 
 
 def obj(value: Any) -> dict[str, Any]:
@@ -246,8 +240,6 @@ def utm_from_url(url: str) -> dict[str, str]:
     query = urlsplit(url).query if "?" in url else url.lstrip("?&")
     return {k.lower(): v for k, v in parse_qsl(query) if k.lower().startswith("utm_") and v}
 
-
-# ---- Chinese regions --------------------------------------------------------------------------------
 
 _PROVINCES = (
     "北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建",
