@@ -127,12 +127,13 @@ class Tenant:
 
 def make_tenant(session: Session, slug: str, email: str) -> Tenant:
     """Create a workspace, its owner and a token for every role."""
+    from shequn.core.security import hash_token, new_token
     from shequn.identity import service
     from shequn.identity.models import ApiToken
-    from shequn.core.security import hash_token, new_token
 
-    op, ws = service.bootstrap_owner(session, email=email, password="password-123", name="Owner",
-                                     workspace_slug=slug, workspace_name=slug.title())
+    op, ws = service.bootstrap_owner(
+        session, email=email, password="password-123", name="Owner", workspace_slug=slug, workspace_name=slug.title()
+    )
     tokens = {}
     for role in ("owner", "admin", "operator", "analyst", "viewer"):
         plain = new_token("sqt")

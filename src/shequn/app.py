@@ -41,10 +41,13 @@ def create_app() -> FastAPI:
     """Build the application."""
     register_jobs()
     app = FastAPI(
-        title="shequn 社群 API", version=__version__, lifespan=_lifespan,
+        title="shequn 社群 API",
+        version=__version__,
+        lifespan=_lifespan,
         description="Social CRM and community operations for e-commerce brands. Money is integer fen; "
         "errors are {code, message, details}; writes accept an Idempotency-Key header.",
-        docs_url="/docs", openapi_url="/openapi.json",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
     )
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)

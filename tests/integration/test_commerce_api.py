@@ -11,15 +11,35 @@ from shequn.commerce.models import Order, OrderLineItem, Product
 from tests.conftest import Tenant
 
 
-def order(oid: str, *, total: int = 12800, updated: str = "2026-05-01T10:00:00+08:00", status: str = "paid",
-          customer: dict[str, Any] | None = None, source: str = "api", **extra: Any) -> dict[str, Any]:
+def order(
+    oid: str,
+    *,
+    total: int = 12800,
+    updated: str = "2026-05-01T10:00:00+08:00",
+    status: str = "paid",
+    customer: dict[str, Any] | None = None,
+    source: str = "api",
+    **extra: Any,
+) -> dict[str, Any]:
     body = {
-        "source": source, "shop_id": "main", "source_order_id": oid, "status": status, "total": total,
-        "created_at": "2026-05-01T09:00:00+08:00", "updated_at": updated,
-        "line_items": [{"sku": "TEA-LJ-250", "title": "龙井 250g", "quantity": 2, "unit_price": total // 2,
-                        "category": "绿茶"}],
-        "customer": customer or {"identities": [{"source": source, "kind": "customer_id", "value": "c-1"}],
-                                 "name": "王小明", "city": "杭州", "phone": "13800138000", "phone_verified": True},
+        "source": source,
+        "shop_id": "main",
+        "source_order_id": oid,
+        "status": status,
+        "total": total,
+        "created_at": "2026-05-01T09:00:00+08:00",
+        "updated_at": updated,
+        "line_items": [
+            {"sku": "TEA-LJ-250", "title": "龙井 250g", "quantity": 2, "unit_price": total // 2, "category": "绿茶"}
+        ],
+        "customer": customer
+        or {
+            "identities": [{"source": source, "kind": "customer_id", "value": "c-1"}],
+            "name": "王小明",
+            "city": "杭州",
+            "phone": "13800138000",
+            "phone_verified": True,
+        },
     }
     body.update(extra)
     return body
@@ -55,7 +75,9 @@ def test_retry_with_idempotency_key_does_not_double(client, db, tenant: Tenant) 
     assert count(db, Order) == 1 and count(db, OrderLineItem) == 1
     reused = client.post("/api/v1/orders", json=order("B2"), headers=h)
     assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
-    too_long = client.post("/api/v1/orders", json=order("B3"), headers=tenant.headers("operator", **{"Idempotency-Key": "k" * 256}))
+    too_long = client.post(
+        "/api/v1/orders", json=order("B3"), headers=tenant.headers("operator", **{"Idempotency-Key": "k" * 256})
+    )
     assert too_long.status_code == 400
 
 
@@ -71,8 +93,11 @@ def test_newer_update_wins_older_is_ignored(client, db, tenant: Tenant) -> None:
     client.post("/api/v1/orders", json=order("D1", total=10000, updated="2026-05-02T10:00:00+08:00"), headers=h)
     r = client.post("/api/v1/orders", json=order("D1", total=5000, updated="2026-05-01T10:00:00+08:00"), headers=h)
     assert r.json()["unchanged"] == 1
-    r = client.post("/api/v1/orders", json=order("D1", total=20000, status="completed",
-                                                 updated="2026-05-03T10:00:00+08:00"), headers=h)
+    r = client.post(
+        "/api/v1/orders",
+        json=order("D1", total=20000, status="completed", updated="2026-05-03T10:00:00+08:00"),
+        headers=h,
+    )
     assert r.json()["updated"] == 1
     db.expire_all()
     o = db.scalar(select(Order))
@@ -93,12 +118,15 @@ def test_batch_is_all_or_nothing_with_field_paths(client, db, tenant: Tenant) ->
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "total"
     r = client.post("/api/v1/orders", json=order("E4", status="teleported"), headers=tenant.headers("operator"))
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "status"
-    ok = client.post("/api/v1/orders/batch", json={"orders": [order("E5"), order("E6")]}, headers=tenant.headers("operator"))
+    ok = client.post(
+        "/api/v1/orders/batch", json={"orders": [order("E5"), order("E6")]}, headers=tenant.headers("operator")
+    )
     assert ok.json()["created"] == 2
 
 
-def _buyer(source: str, cid: str, *, phone: str | None = None, verified: bool = False,
-           nick: str | None = None) -> dict[str, Any]:
+def _buyer(
+    source: str, cid: str, *, phone: str | None = None, verified: bool = False, nick: str | None = None
+) -> dict[str, Any]:
     idents = [{"source": source, "kind": "customer_id", "value": cid}]
     if nick:
         idents = [{"source": source, "kind": "buyer_nick", "value": nick, "verified": True}]
@@ -108,14 +136,37 @@ def _buyer(source: str, cid: str, *, phone: str | None = None, verified: bool = 
 def test_merge_rules(client, db, tenant: Tenant) -> None:
     h = tenant.headers("operator")
     # Same verified phone on two stores → one customer with both orders.
-    client.post("/api/v1/orders", json=order("M1", source="youzan", customer=_buyer("youzan", "yz-1", phone="13900001111", verified=True)), headers=h)
-    client.post("/api/v1/orders", json=order("M2", source="shopify", total=5000, customer=_buyer("shopify", "sp-9", phone="+86 139-0000-1111", verified=True)), headers=h)
+    client.post(
+        "/api/v1/orders",
+        json=order("M1", source="youzan", customer=_buyer("youzan", "yz-1", phone="13900001111", verified=True)),
+        headers=h,
+    )
+    client.post(
+        "/api/v1/orders",
+        json=order(
+            "M2",
+            source="shopify",
+            total=5000,
+            customer=_buyer("shopify", "sp-9", phone="+86 139-0000-1111", verified=True),
+        ),
+        headers=h,
+    )
     # An unverified receiver phone (a gift) must not merge.
-    client.post("/api/v1/orders", json=order("M3", source="taobao", customer=_buyer("taobao", "", phone="13900001111", nick="tb_gift")), headers=h)
+    client.post(
+        "/api/v1/orders",
+        json=order("M3", source="taobao", customer=_buyer("taobao", "", phone="13900001111", nick="tb_gift")),
+        headers=h,
+    )
     # The same nickname on another platform must not merge either.
-    client.post("/api/v1/orders", json=order("M4", source="weibo-shop", customer=_buyer("weibo-shop", "", nick="tb_gift")), headers=h)
+    client.post(
+        "/api/v1/orders",
+        json=order("M4", source="weibo-shop", customer=_buyer("weibo-shop", "", nick="tb_gift")),
+        headers=h,
+    )
     # The same Taobao nick again is the same Taobao account.
-    client.post("/api/v1/orders", json=order("M5", source="taobao", customer=_buyer("taobao", "", nick="tb_gift")), headers=h)
+    client.post(
+        "/api/v1/orders", json=order("M5", source="taobao", customer=_buyer("taobao", "", nick="tb_gift")), headers=h
+    )
     db.expire_all()
     live = db.scalars(select(Customer).where(Customer.merged_into_id.is_(None))).all()
     assert len(live) == 3
@@ -125,12 +176,32 @@ def test_merge_rules(client, db, tenant: Tenant) -> None:
 
 def test_late_identity_merges_two_existing_customers(client, db, tenant: Tenant) -> None:
     h = tenant.headers("operator")
-    a = client.post("/api/v1/orders", json=order("N1", customer={"identities": [{"source": "wechat", "kind": "unionid", "value": "U1", "verified": True}]}), headers=h).json()
-    b = client.post("/api/v1/orders", json=order("N2", customer={"identities": [{"source": "youzan", "kind": "customer_id", "value": "Y1"}]}), headers=h).json()
+    a = client.post(
+        "/api/v1/orders",
+        json=order(
+            "N1", customer={"identities": [{"source": "wechat", "kind": "unionid", "value": "U1", "verified": True}]}
+        ),
+        headers=h,
+    ).json()
+    b = client.post(
+        "/api/v1/orders",
+        json=order("N2", customer={"identities": [{"source": "youzan", "kind": "customer_id", "value": "Y1"}]}),
+        headers=h,
+    ).json()
     # An order carrying both identities reveals they are one person.
-    client.post("/api/v1/orders", json=order("N3", customer={"identities": [
-        {"source": "wechat", "kind": "unionid", "value": "U1", "verified": True},
-        {"source": "youzan", "kind": "customer_id", "value": "Y1"}]}), headers=h)
+    client.post(
+        "/api/v1/orders",
+        json=order(
+            "N3",
+            customer={
+                "identities": [
+                    {"source": "wechat", "kind": "unionid", "value": "U1", "verified": True},
+                    {"source": "youzan", "kind": "customer_id", "value": "Y1"},
+                ]
+            },
+        ),
+        headers=h,
+    )
     db.expire_all()
     cids = {o.customer_id for o in db.scalars(select(Order))}
     assert len(cids) == 1
@@ -141,7 +212,9 @@ def test_late_identity_merges_two_existing_customers(client, db, tenant: Tenant)
     assert first == second == winner
     timeline = client.get(f"/api/v1/customers/{winner}/timeline", headers=h).json()
     assert {e["kind"] for e in timeline} >= {"order", "merge"}
-    assert db.scalar(select(func.count()).select_from(CustomerIdentity).where(CustomerIdentity.customer_id == winner)) == 2
+    assert (
+        db.scalar(select(func.count()).select_from(CustomerIdentity).where(CustomerIdentity.customer_id == winner)) == 2
+    )
 
 
 def test_workspaces_never_see_each_other(client, db, tenant: Tenant, other_tenant: Tenant) -> None:
@@ -160,8 +233,17 @@ def test_workspaces_never_see_each_other(client, db, tenant: Tenant, other_tenan
 
 def test_pagination_and_search(client, db, tenant: Tenant) -> None:
     h = tenant.headers("operator")
-    orders = [order(f"P{i}", customer={"identities": [{"source": "api", "kind": "customer_id", "value": f"c{i}"}],
-                                       "name": f"客户{i}", "city": "上海" if i % 2 else "北京"}) for i in range(7)]
+    orders = [
+        order(
+            f"P{i}",
+            customer={
+                "identities": [{"source": "api", "kind": "customer_id", "value": f"c{i}"}],
+                "name": f"客户{i}",
+                "city": "上海" if i % 2 else "北京",
+            },
+        )
+        for i in range(7)
+    ]
     client.post("/api/v1/orders/batch", json={"orders": orders}, headers=h)
     page = client.get("/api/v1/customers?limit=3&offset=0", headers=h).json()
     assert page["total"] == 7 and len(page["items"]) == 3 and page["next_offset"] == 3

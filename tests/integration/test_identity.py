@@ -67,18 +67,26 @@ def test_error_messages_follow_the_request_locale(client) -> None:
 
 
 def test_viewer_cannot_write(client, tenant: Tenant) -> None:
-    r = client.post("/api/v1/products", json=[{"sku": "X1", "title": "x", "price": 100}], headers=tenant.headers("viewer"))
+    r = client.post(
+        "/api/v1/products", json=[{"sku": "X1", "title": "x", "price": 100}], headers=tenant.headers("viewer")
+    )
     assert r.status_code == 403 and r.json()["code"] == "permission_denied"
     r = client.post("/api/v1/tokens", json={"name": "t", "role": "viewer"}, headers=tenant.headers("operator"))
     assert r.status_code == 403
-    r = client.post("/api/v1/operators", json={"email": "x@example.com", "password": "longenough", "role": "owner"},
-                    headers=tenant.headers("admin"))
+    r = client.post(
+        "/api/v1/operators",
+        json={"email": "x@example.com", "password": "longenough", "role": "owner"},
+        headers=tenant.headers("admin"),
+    )
     assert r.status_code == 403  # admins cannot mint owners
 
 
 def test_operators_and_audit(client, db, tenant: Tenant) -> None:
-    r = client.post("/api/v1/operators", json={"email": "ana@example.com", "name": "Ana", "password": "password-123",
-                                               "role": "analyst"}, headers=tenant.headers("admin"))
+    r = client.post(
+        "/api/v1/operators",
+        json={"email": "ana@example.com", "name": "Ana", "password": "password-123", "role": "analyst"},
+        headers=tenant.headers("admin"),
+    )
     assert r.status_code == 201, r.text
     roles = {o["email"]: o["role"] for o in client.get("/api/v1/operators", headers=tenant.headers("viewer")).json()}
     assert roles["ana@example.com"] == "analyst"

@@ -38,8 +38,9 @@ def identity_out(ident: Any) -> IdentityOut:
         value = "••••"
     elif ident.kind == "email":
         value = mask_email(value)
-    return IdentityOut(source=ident.source, kind=ident.kind, value=value, verified=ident.verified,
-                       followers=ident.followers)
+    return IdentityOut(
+        source=ident.source, kind=ident.kind, value=value, verified=ident.verified, followers=ident.followers
+    )
 
 
 @router.get("", response_model=Paginated[CustomerOut])
@@ -55,15 +56,19 @@ def list_customers(
     db: Session = Depends(get_db),
 ) -> Paginated[CustomerOut]:
     """Search and filter customers."""
-    flt = service.CustomerFilter(q=q, city=city, platform=platform, min_spent=min_spent, min_orders=min_orders,
-                                 sort=sort)
-    rows, total = service.list_customers(db, workspace_id=actor.workspace_id, flt=flt, limit=page.limit,
-                                         offset=page.offset)
+    flt = service.CustomerFilter(
+        q=q, city=city, platform=platform, min_spent=min_spent, min_orders=min_orders, sort=sort
+    )
+    rows, total = service.list_customers(
+        db, workspace_id=actor.workspace_id, flt=flt, limit=page.limit, offset=page.offset
+    )
     return Paginated[CustomerOut].of([CustomerOut.model_validate(c) for c in rows], total, page.limit, page.offset)
 
 
 @router.get("/{customer_id}", response_model=CustomerDetailOut)
-def get_customer(customer_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)) -> CustomerDetailOut:
+def get_customer(
+    customer_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)
+) -> CustomerDetailOut:
     """One customer with identities (follows merges)."""
     c = service.get_customer(db, workspace_id=actor.workspace_id, customer_id=customer_id)
     idents = service.list_identities(db, workspace_id=actor.workspace_id, customer_id=c.id)
@@ -72,7 +77,9 @@ def get_customer(customer_id: int, actor: Actor = Depends(require(Perm.READ)), d
 
 @router.get("/{customer_id}/timeline", response_model=list[TimelineOut])
 def timeline(
-    customer_id: int, limit: int = Query(50, ge=1, le=200), actor: Actor = Depends(require(Perm.READ)),
+    customer_id: int,
+    limit: int = Query(50, ge=1, le=200),
+    actor: Actor = Depends(require(Perm.READ)),
     db: Session = Depends(get_db),
 ) -> list[TimelineOut]:
     """The customer's timeline, newest first."""

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
 from shequn.audience.schemas import CustomerIn
-from shequn.core.clock import utcnow
 from shequn.core.bulk import Bulk
+from shequn.core.clock import utcnow
 from shequn.core.db import reserve_ids
 from shequn.core.security import mask_email, mask_phone, normalize_phone, phone_hash
 
@@ -27,12 +27,35 @@ GLOBAL_KINDS = frozenset({"unionid", "phone_hash", "email"})
 SCOPED_KINDS = frozenset({"customer_id", "openid", "buyer_nick", "handle", "anonymous_id"})
 KINDS = GLOBAL_KINDS | SCOPED_KINDS
 CUSTOMER_COLUMNS = (
-    "id", "workspace_id", "name", "gender", "province", "city", "phone_hash", "phone_masked", "email_masked",
-    "orders_count", "total_spent", "avg_order_value", "top_categories", "platforms", "followers_total", "influence",
-    "created_at", "updated_at",
+    "id",
+    "workspace_id",
+    "name",
+    "gender",
+    "province",
+    "city",
+    "phone_hash",
+    "phone_masked",
+    "email_masked",
+    "orders_count",
+    "total_spent",
+    "avg_order_value",
+    "top_categories",
+    "platforms",
+    "followers_total",
+    "influence",
+    "created_at",
+    "updated_at",
 )
 IDENTITY_COLUMNS = (
-    "workspace_id", "customer_id", "source", "kind", "value", "match_key", "verified", "followers", "created_at",
+    "workspace_id",
+    "customer_id",
+    "source",
+    "kind",
+    "value",
+    "match_key",
+    "verified",
+    "followers",
+    "created_at",
 )
 
 MergeHook = Callable[[Session, int, list[int], int], None]
@@ -76,7 +99,11 @@ def _prepare(person: CustomerIn | None) -> _Prepared | None:
         if ident.kind in ("phone_hash", "email") and not ident.verified:
             continue
         prep.keys[match_key(ident.source, ident.kind, value)] = (
-            ident.source, ident.kind, value[:255], ident.verified, ident.followers,
+            ident.source,
+            ident.kind,
+            value[:255],
+            ident.verified,
+            ident.followers,
         )
     if person.phone:
         normalized = normalize_phone(person.phone)
@@ -85,7 +112,11 @@ def _prepare(person: CustomerIn | None) -> _Prepared | None:
             prep.phone_masked = mask_phone(normalized)
             if person.phone_verified:
                 prep.keys[match_key("*", "phone_hash", prep.phone_hash)] = (
-                    "phone", "phone_hash", prep.phone_hash, True, None,
+                    "phone",
+                    "phone_hash",
+                    prep.phone_hash,
+                    True,
+                    None,
                 )
     if person.email and "@" in person.email:
         email = person.email.strip().lower()
@@ -97,7 +128,8 @@ def _prepare(person: CustomerIn | None) -> _Prepared | None:
 def _lookup(bulk: Bulk, workspace_id: int, keys: Sequence[str]) -> dict[str, int]:
     rows = bulk.select_in(
         "SELECT match_key, customer_id FROM customer_identities WHERE workspace_id = ? AND match_key {in}",
-        keys, [workspace_id],
+        keys,
+        [workspace_id],
     )
     return {k: int(c) for k, c in rows}
 
@@ -152,8 +184,9 @@ def resolve_customers(
         winner = owners[0]
         if len(owners) > 1:
             shared = next(k for k in keys if k in existing and existing[k] != winner)
-            merge_customers(session, workspace_id=workspace_id, winner_id=winner, loser_ids=owners[1:],
-                            match_key=shared)
+            merge_customers(
+                session, workspace_id=workspace_id, winner_id=winner, loser_ids=owners[1:], match_key=shared
+            )
         root_customer[root] = winner
         touched.add(winner)
 
@@ -172,14 +205,33 @@ def resolve_customers(
             prep = contact[root]
             person = prep.person
             assert person is not None
-            rows.append((cid, workspace_id, person.name[:120], "", person.province[:32], person.city[:32],
-                         prep.phone_hash, prep.phone_masked, prep.email_masked, 0, 0, 0, "[]", "[]", 0, 0, now, now))
+            rows.append(
+                (
+                    cid,
+                    workspace_id,
+                    person.name[:120],
+                    "",
+                    person.province[:32],
+                    person.city[:32],
+                    prep.phone_hash,
+                    prep.phone_masked,
+                    prep.email_masked,
+                    0,
+                    0,
+                    0,
+                    "[]",
+                    "[]",
+                    0,
+                    0,
+                    now,
+                    now,
+                )
+            )
             touched.add(cid)
         bulk.insert("customers", CUSTOMER_COLUMNS, rows)
 
-    _fill_contact_gaps(bulk, [
-        (root_customer[root], prep) for root, prep in contact.items() if root not in new_roots
-    ])
+    fresh = set(new_roots)
+    _fill_contact_gaps(bulk, [(root_customer[root], prep) for root, prep in contact.items() if root not in fresh])
 
     new_identities = []
     followers_updates = []
@@ -204,8 +256,9 @@ def resolve_customers(
             social_changed.add(cid)
             new_identities.append((workspace_id, cid, source[:32], kind, value, key[:320], verified, followers, now))
     bulk.insert("customer_identities", IDENTITY_COLUMNS, new_identities)
-    bulk.executemany("UPDATE customer_identities SET followers = ? WHERE workspace_id = ? AND match_key = ?",
-                     followers_updates)
+    bulk.executemany(
+        "UPDATE customer_identities SET followers = ? WHERE workspace_id = ? AND match_key = ?", followers_updates
+    )
     refresh_social(session, workspace_id=workspace_id, customer_ids=social_changed)
     return result, touched
 
@@ -213,10 +266,14 @@ def resolve_customers(
 def _fill_contact_gaps(bulk: Bulk, pairs: list[tuple[int, _Prepared]]) -> None:
     """Existing customers keep their data; only empty name/city/province/phone fields are filled."""
     for column, limit in (("name", 120), ("city", 32), ("province", 32)):
-        params = [(getattr(p.person, column)[:limit], cid) for cid, p in pairs if p.person and getattr(p.person, column)]
+        params = [
+            (getattr(p.person, column)[:limit], cid) for cid, p in pairs if p.person and getattr(p.person, column)
+        ]
         bulk.executemany(f"UPDATE customers SET {column} = ? WHERE id = ? AND {column} = ''", params)
     phones = [(p.phone_hash, p.phone_masked, cid) for cid, p in pairs if p.phone_hash]
-    bulk.executemany("UPDATE customers SET phone_hash = ?, phone_masked = ? WHERE id = ? AND phone_hash IS NULL", phones)
+    bulk.executemany(
+        "UPDATE customers SET phone_hash = ?, phone_masked = ? WHERE id = ? AND phone_hash IS NULL", phones
+    )
 
 
 def merge_customers(
@@ -250,8 +307,9 @@ def merge_customers(
                     setattr(winner, col, getattr(loser, col))
             if winner.phone_hash is None and loser.phone_hash:
                 winner.phone_hash = loser.phone_hash
-        session.add(CustomerMerge(workspace_id=workspace_id, winner_id=winner_id, loser_id=loser.id,
-                                  match_key=match_key[:320]))
+        session.add(
+            CustomerMerge(workspace_id=workspace_id, winner_id=winner_id, loser_id=loser.id, match_key=match_key[:320])
+        )
     session.flush()
     for hook in _merge_hooks:
         hook(session, workspace_id, losers, winner_id)
@@ -267,7 +325,8 @@ def refresh_social(session: Session, *, workspace_id: int, customer_ids: set[int
     acc: dict[int, tuple[set[str], int]] = {i: (set(), 0) for i in ids}
     rows = bulk.select_in(
         "SELECT customer_id, source, followers FROM customer_identities WHERE workspace_id = ? AND customer_id {in}",
-        ids, [workspace_id],
+        ids,
+        [workspace_id],
     )
     for cid, source, followers in rows:
         platforms, total = acc[cid]

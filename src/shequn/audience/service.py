@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from shequn.audience.errors import CustomerNotFound
@@ -23,13 +25,17 @@ from shequn.core.clock import utcnow
 from shequn.core.security import normalize_phone, phone_hash
 
 __all__ = [
-    "influence_score", "match_key", "merge_customers", "register_merge_hook", "resolve_customers",
+    "influence_score",
+    "match_key",
+    "merge_customers",
+    "register_merge_hook",
+    "resolve_customers",
 ]
 
 TimelineSource = Callable[[Session, int, int, int], list[TimelineEntry]]
 _timeline_sources: dict[str, TimelineSource] = {}
 
-SORTS = {
+SORTS: dict[str, Any] = {
     "recent": Customer.last_order_at.desc(),
     "spent": Customer.total_spent.desc(),
     "orders": Customer.orders_count.desc(),
@@ -52,9 +58,20 @@ def update_purchase_facts(session: Session, *, workspace_id: int, facts: Sequenc
     bulk.executemany(
         "UPDATE customers SET first_order_at = ?, last_order_at = ?, orders_count = ?, total_spent = ?, "
         "avg_order_value = ?, top_categories = ?j, updated_at = ? WHERE id = ? AND workspace_id = ?",
-        [(bulk.ts(f.first_order_at), bulk.ts(f.last_order_at), f.orders_count, f.total_spent,
-          f.total_spent // f.orders_count if f.orders_count else 0, bulk.js(f.top_categories), now,
-          f.customer_id, workspace_id) for f in facts],
+        [
+            (
+                bulk.ts(f.first_order_at),
+                bulk.ts(f.last_order_at),
+                f.orders_count,
+                f.total_spent,
+                f.total_spent // f.orders_count if f.orders_count else 0,
+                bulk.js(f.top_categories),
+                now,
+                f.customer_id,
+                workspace_id,
+            )
+            for f in facts
+        ],
     )
 
 
@@ -70,11 +87,11 @@ class CustomerFilter:
     sort: str = "recent"
 
 
-def _filtered(workspace_id: int, flt: CustomerFilter) -> Select[tuple[Customer]]:
+def _filtered(workspace_id: int, flt: CustomerFilter) -> Select[Any]:
     stmt = select(Customer).where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
     q = flt.q.strip()
     if q:
-        conds = [Customer.name.like(f"%{q}%")]
+        conds: list[ColumnElement[bool]] = [Customer.name.like(f"%{q}%")]
         phone = normalize_phone(q)
         if phone:
             conds.append(Customer.phone_hash == phone_hash(phone))
@@ -123,7 +140,7 @@ def list_customers(
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     order = SORTS.get(flt.sort, SORTS["recent"])
     rows = session.scalars(stmt.order_by(order, Customer.id.desc()).limit(limit).offset(offset))
-    return list(rows), total
+    return [r for r in rows], total
 
 
 def get_customer(session: Session, *, workspace_id: int, customer_id: int) -> Customer:
@@ -162,8 +179,14 @@ def customer_timeline(session: Session, *, workspace_id: int, customer_id: int, 
     """Everything that happened to a customer, newest first, from every registered domain."""
     entries: list[TimelineEntry] = []
     for merge in list_merges(session, workspace_id=workspace_id, customer_id=customer_id):
-        entries.append(TimelineEntry(at=merge.created_at, kind="merge", title=merge.match_key.split(":", 1)[0],
-                                     details={"loser_id": merge.loser_id}))
+        entries.append(
+            TimelineEntry(
+                at=merge.created_at,
+                kind="merge",
+                title=merge.match_key.split(":", 1)[0],
+                details={"loser_id": merge.loser_id},
+            )
+        )
     for ident in list_identities(session, workspace_id=workspace_id, customer_id=customer_id):
         entries.append(TimelineEntry(at=ident.created_at, kind="identity", title=f"{ident.source}/{ident.kind}"))
     for source in _timeline_sources.values():
@@ -174,17 +197,22 @@ def customer_timeline(session: Session, *, workspace_id: int, customer_id: int, 
 
 def count_customers(session: Session, *, workspace_id: int) -> int:
     """Live (unmerged) customers of the workspace."""
-    return session.scalar(
-        select(func.count()).select_from(Customer).where(
-            Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None)
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Customer)
+            .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
         )
-    ) or 0
+        or 0
+    )
 
 
 def count_buyers(session: Session, *, workspace_id: int) -> tuple[int, int]:
     """Customers who bought at least once, and those who bought more than once."""
-    base = select(func.count()).select_from(Customer).where(
-        Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None)
+    base = (
+        select(func.count())
+        .select_from(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
     )
     buyers = session.scalar(base.where(Customer.orders_count >= 1)) or 0
     repeat = session.scalar(base.where(Customer.orders_count >= 2)) or 0

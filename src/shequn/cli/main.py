@@ -56,16 +56,21 @@ def _run_with_progress(job_id: int, label: str) -> dict:
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[msg]}"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[msg]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task(label, total=None, msg="")
         while True:
             thread.join(0.3)
             with new_session() as s:
                 job = s.get(jobs.JobRun, job_id)
                 assert job is not None
-                progress.update(task, completed=job.progress_done, total=job.progress_total or None,
-                                msg=job.message)
+                progress.update(task, completed=job.progress_done, total=job.progress_total or None, msg=job.message)
                 if not thread.is_alive():
                     result, status, error = job.result, job.status, job.error
                     break
@@ -93,8 +98,9 @@ def create_owner(
     """Create the first workspace and its owner."""
     upgrade()
     with session_scope() as s:
-        op, ws = identity_service.bootstrap_owner(s, email=email, password=password, name=name,
-                                                  workspace_slug=workspace_slug, workspace_name=workspace_name)
+        op, ws = identity_service.bootstrap_owner(
+            s, email=email, password=password, name=name, workspace_slug=workspace_slug, workspace_name=workspace_name
+        )
         console.print(f"owner {op.email} of workspace {ws.slug} (id {ws.id}) ready")
 
 
@@ -111,10 +117,21 @@ def demo(
     upgrade()
     _register()
     with session_scope() as s:
-        op, ws = identity_service.bootstrap_owner(s, email=DEMO_EMAIL, password=DEMO_PASSWORD, name="演示店主",
-                                                  workspace_slug=workspace, workspace_name="山茶集 · 演示")
-        job = jobs.JobRun(workspace_id=ws.id, kind=commerce_service.DEMO_JOB, created_by=op.id, status="queued",
-                          params={"customers": customers, "months": months, "seed": seed, "end": DEMO_END})
+        op, ws = identity_service.bootstrap_owner(
+            s,
+            email=DEMO_EMAIL,
+            password=DEMO_PASSWORD,
+            name="演示店主",
+            workspace_slug=workspace,
+            workspace_name="山茶集 · 演示",
+        )
+        job = jobs.JobRun(
+            workspace_id=ws.id,
+            kind=commerce_service.DEMO_JOB,
+            created_by=op.id,
+            status="queued",
+            params={"customers": customers, "months": months, "seed": seed, "end": DEMO_END},
+        )
         s.add(job)
         s.flush()
         job_id = job.id
@@ -137,8 +154,9 @@ def import_file(
     ws_id = _workspace_id(workspace)
     with session_scope() as s:
         actor = Actor(workspace_id=ws_id, role="owner")
-        job = commerce_service.start_import(s, actor, filename=path.name, data=path.read_bytes(),
-                                            source=source or None, shop_id=shop_id, kind=kind)
+        job = commerce_service.start_import(
+            s, actor, filename=path.name, data=path.read_bytes(), source=source or None, shop_id=shop_id, kind=kind
+        )
         # The CLI runs the job itself (with a progress bar), so keep it away from any worker.
         s.info.pop("shequn.after_commit", None)
         job_id = job.id
@@ -158,7 +176,9 @@ def import_file(
 
 @token_app.command("create")
 def token_create(
-    workspace: str = typer.Option(...), name: str = typer.Option(...), role: str = typer.Option("operator"),
+    workspace: str = typer.Option(...),
+    name: str = typer.Option(...),
+    role: str = typer.Option("operator"),
 ) -> None:
     """Issue an API token (printed once)."""
     ws_id = _workspace_id(workspace)
@@ -169,15 +189,23 @@ def token_create(
 
 @app.command()
 def serve(
-    host: str = typer.Option(None), port: int = typer.Option(None), workers: int = typer.Option(1),
+    host: str | None = typer.Option(None),
+    port: int | None = typer.Option(None),
+    workers: int = typer.Option(1),
 ) -> None:
     """Serve the console and API (the job worker runs inside unless SHEQUN_JOBS_MODE=external)."""
     import uvicorn
 
     settings = get_settings()
     upgrade()
-    uvicorn.run("shequn.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level="info")
+    uvicorn.run(
+        "shequn.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 @app.command()
@@ -207,5 +235,3 @@ def up(customers: int = typer.Option(5000)) -> None:
 
 if __name__ == "__main__":
     app()
-
-

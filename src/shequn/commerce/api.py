@@ -36,8 +36,11 @@ def _to_canonical(pushes: list[OrderPush]) -> list[OrderIn]:
     errors = []
     for i, p in enumerate(pushes):
         try:
-            out.append(order_from_dict(p.model_dump(mode="json", exclude_none=True), default_source=p.source,
-                                       shop_id=p.shop_id))
+            out.append(
+                order_from_dict(
+                    p.model_dump(mode="json", exclude_none=True), default_source=p.source, shop_id=p.shop_id
+                )
+            )
         except RowError as exc:
             prefix = f"orders[{i}]." if len(pushes) > 1 else ""
             errors.append({"field": prefix + exc.field, "message": exc.reason})
@@ -48,12 +51,16 @@ def _to_canonical(pushes: list[OrderPush]) -> list[OrderIn]:
 
 @router.get("/products", response_model=Paginated[ProductOut])
 def list_products(
-    q: str = Query("", max_length=100), category: str = Query("", max_length=64), page: Page = Depends(page_params),
-    actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db),
+    q: str = Query("", max_length=100),
+    category: str = Query("", max_length=64),
+    page: Page = Depends(page_params),
+    actor: Actor = Depends(require(Perm.READ)),
+    db: Session = Depends(get_db),
 ) -> Paginated[ProductOut]:
     """Products, by category then SKU."""
-    rows, total = service.list_products(db, workspace_id=actor.workspace_id, q=q, category=category,
-                                        limit=page.limit, offset=page.offset)
+    rows, total = service.list_products(
+        db, workspace_id=actor.workspace_id, q=q, category=category, limit=page.limit, offset=page.offset
+    )
     return Paginated[ProductOut].of([ProductOut.model_validate(p) for p in rows], total, page.limit, page.offset)
 
 
@@ -71,40 +78,54 @@ def upsert_products(
 
 @router.get("/orders", response_model=Paginated[OrderOut])
 def list_orders(
-    q: str = Query("", max_length=64, description="source order id"), status: str = Query("", max_length=24),
-    source: str = Query("", max_length=32), customer_id: int | None = Query(None),
-    page: Page = Depends(page_params), actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db),
+    q: str = Query("", max_length=64, description="source order id"),
+    status: str = Query("", max_length=24),
+    source: str = Query("", max_length=32),
+    customer_id: int | None = Query(None),
+    page: Page = Depends(page_params),
+    actor: Actor = Depends(require(Perm.READ)),
+    db: Session = Depends(get_db),
 ) -> Paginated[OrderOut]:
     """Orders, newest first."""
     flt = service.OrderFilter(q=q, status=status, source=source, customer_id=customer_id)
-    rows, total = service.list_orders(db, workspace_id=actor.workspace_id, flt=flt, limit=page.limit, offset=page.offset)
+    rows, total = service.list_orders(
+        db, workspace_id=actor.workspace_id, flt=flt, limit=page.limit, offset=page.offset
+    )
     return Paginated[OrderOut].of([OrderOut.model_validate(o) for o in rows], total, page.limit, page.offset)
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetailOut)
-def get_order(order_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)) -> OrderDetailOut:
+def get_order(
+    order_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)
+) -> OrderDetailOut:
     """One order with its line items."""
     o = service.get_order(db, workspace_id=actor.workspace_id, order_id=order_id)
     items = service.list_line_items(db, workspace_id=actor.workspace_id, order_ids=[o.id])[o.id]
-    return OrderDetailOut(**OrderOut.model_validate(o).model_dump(), line_items=items)  # type: ignore[arg-type]
+    return OrderDetailOut(**OrderOut.model_validate(o).model_dump(), line_items=items)
 
 
 @router.post("/orders", response_model=PushResult)
-def push_order(body: OrderPush, actor: Actor = Depends(require(Perm.WRITE)), db: Session = Depends(get_db)) -> PushResult:
+def push_order(
+    body: OrderPush, actor: Actor = Depends(require(Perm.WRITE)), db: Session = Depends(get_db)
+) -> PushResult:
     """Upsert one order (newer updated_at wins; send an Idempotency-Key to make retries safe)."""
     stats, ids = service.push_orders(db, actor, _to_canonical([body]))
     db.commit()
-    return PushResult(received=stats.received, created=stats.created, updated=stats.updated,
-                      unchanged=stats.unchanged, order_ids=ids)
+    return PushResult(
+        received=stats.received, created=stats.created, updated=stats.updated, unchanged=stats.unchanged, order_ids=ids
+    )
 
 
 @router.post("/orders/batch", response_model=PushResult)
-def push_orders(body: OrderBatch, actor: Actor = Depends(require(Perm.WRITE)), db: Session = Depends(get_db)) -> PushResult:
+def push_orders(
+    body: OrderBatch, actor: Actor = Depends(require(Perm.WRITE)), db: Session = Depends(get_db)
+) -> PushResult:
     """Upsert up to 1,000 orders in one transaction: all valid or none written."""
     stats, ids = service.push_orders(db, actor, _to_canonical(body.orders))
     db.commit()
-    return PushResult(received=stats.received, created=stats.created, updated=stats.updated,
-                      unchanged=stats.unchanged, order_ids=ids)
+    return PushResult(
+        received=stats.received, created=stats.created, updated=stats.updated, unchanged=stats.unchanged, order_ids=ids
+    )
 
 
 @router.post("/imports", response_model=JobOut, status_code=202)
@@ -121,8 +142,9 @@ async def start_import(
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(limit_mb=get_settings().max_upload_mb)
-    job = service.start_import(db, actor, filename=file.filename or "upload.csv", data=data,
-                               source=source or None, shop_id=shop_id, kind=kind)
+    job = service.start_import(
+        db, actor, filename=file.filename or "upload.csv", data=data, source=source or None, shop_id=shop_id, kind=kind
+    )
     db.commit()
     return JobOut.model_validate(job)
 
@@ -137,8 +159,13 @@ def get_import(job_id: int, actor: Actor = Depends(require(Perm.READ)), db: Sess
 
 
 @router.get("/imports/{job_id}/errors", response_model=list[RowErrorOut])
-def import_errors(job_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)) -> list[RowErrorOut]:
+def import_errors(
+    job_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)
+) -> list[RowErrorOut]:
     """The rows an import rejected, with row number, field and reason."""
     if jobs.get_job(db, workspace_id=actor.workspace_id, job_id=job_id) is None:
         raise NotFound(what="job")
-    return [RowErrorOut.model_validate(e) for e in service.list_row_errors(db, workspace_id=actor.workspace_id, job_id=job_id)]
+    return [
+        RowErrorOut.model_validate(e)
+        for e in service.list_row_errors(db, workspace_id=actor.workspace_id, job_id=job_id)
+    ]

@@ -40,8 +40,12 @@ class ImportStats:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return {
-            "received": self.received, "created": self.created, "updated": self.updated,
-            "unchanged": self.unchanged, "failed": self.failed, "customers": len(self.customers),
+            "received": self.received,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "customers": len(self.customers),
         }
 
 
@@ -122,21 +126,35 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     now = bulk.ts(utcnow())
     new_ids = reserve_ids(session, "orders", len(new)) if new else []
     ids = new_ids + [oid for oid, _ in changed]
-    rows = [_order_row(bulk, oid, workspace_id, o, cid, now)
-            for oid, o, cid in zip(ids, todo, customer_ids, strict=True)]
+    rows = [
+        _order_row(bulk, oid, workspace_id, o, cid, now) for oid, o, cid in zip(ids, todo, customer_ids, strict=True)
+    ]
     bulk.insert("orders", ORDER_COLUMNS, rows[: len(new)])
     if changed:
         # Same column order minus id/created_at, then the id for the WHERE.
         sets = ", ".join(f"{c} = ?j" if c in JSON_ORDER_COLUMNS else f"{c} = ?" for c in ORDER_COLUMNS[1:-2])
-        bulk.executemany(f"UPDATE orders SET {sets}, updated_at = ? WHERE id = ?",
-                         [(*r[1:-2], r[-1], r[0]) for r in rows[len(new) :]])
+        bulk.executemany(
+            f"UPDATE orders SET {sets}, updated_at = ? WHERE id = ?",
+            [(*r[1:-2], r[-1], r[0]) for r in rows[len(new) :]],
+        )
         bulk.select_in("DELETE FROM order_line_items WHERE order_id {in}", [oid for oid, _ in changed])
     lines = []
     for oid, o in zip(ids, todo, strict=True):
         for li in o.line_items:
             pid, pcat = products.get(li.sku, (None, ""))
-            lines.append((workspace_id, oid, pid, li.sku[:100], li.title[:255], (li.category or pcat)[:64],
-                          li.quantity, li.unit_price, li.total))
+            lines.append(
+                (
+                    workspace_id,
+                    oid,
+                    pid,
+                    li.sku[:100],
+                    li.title[:255],
+                    (li.category or pcat)[:64],
+                    li.quantity,
+                    li.unit_price,
+                    li.total,
+                )
+            )
     bulk.insert("order_line_items", LINE_COLUMNS, lines)
 
     stats.created += len(new)
@@ -145,30 +163,82 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=affected)
     stats.customers |= affected
     paid_ids = [oid for oid, o in zip(ids, todo, strict=True) if o.status in PAID_STATUSES]
-    send_on_commit(session, "commerce.orders_changed", workspace_id, order_ids=ids, paid_order_ids=paid_ids,
-                   customer_ids=sorted(affected))
+    send_on_commit(
+        session,
+        "commerce.orders_changed",
+        workspace_id,
+        order_ids=ids,
+        paid_order_ids=paid_ids,
+        customer_ids=sorted(affected),
+    )
     return ids
 
 
 ORDER_COLUMNS = (
-    "id", "workspace_id", "customer_id", "source", "shop_id", "source_order_id", "status", "currency", "subtotal",
-    "discount", "shipping", "total", "paid", "refunded", "placed_at", "paid_at", "source_updated_at",
-    "discount_codes", "attribution", "raw", "created_at", "updated_at",
+    "id",
+    "workspace_id",
+    "customer_id",
+    "source",
+    "shop_id",
+    "source_order_id",
+    "status",
+    "currency",
+    "subtotal",
+    "discount",
+    "shipping",
+    "total",
+    "paid",
+    "refunded",
+    "placed_at",
+    "paid_at",
+    "source_updated_at",
+    "discount_codes",
+    "attribution",
+    "raw",
+    "created_at",
+    "updated_at",
 )
 JSON_ORDER_COLUMNS = frozenset({"discount_codes", "attribution", "raw"})
 LINE_COLUMNS = (
-    "workspace_id", "order_id", "product_id", "sku", "title", "category", "quantity", "unit_price", "total",
+    "workspace_id",
+    "order_id",
+    "product_id",
+    "sku",
+    "title",
+    "category",
+    "quantity",
+    "unit_price",
+    "total",
 )
 PRODUCT_COLUMNS = ("id", "workspace_id", "sku", "title", "category", "price", "tags", "created_at", "updated_at")
 
 
-def _order_row(bulk: Bulk, oid: int, workspace_id: int, o: OrderIn, customer_id: int | None, now: Any) -> tuple[Any, ...]:
+def _order_row(
+    bulk: Bulk, oid: int, workspace_id: int, o: OrderIn, customer_id: int | None, now: Any
+) -> tuple[Any, ...]:
     return (
-        oid, workspace_id, customer_id, o.source[:32], o.shop_id[:64], o.source_order_id[:64], o.status,
-        o.currency[:3], o.subtotal, o.discount, o.shipping, o.total, o.paid, o.refunded, bulk.ts(o.created_at),
-        bulk.ts(o.paid_at), bulk.ts(o.source_updated_at),
-        bulk.js([{"code": c, "amount": a} for c, a in o.discount_codes]), bulk.js(o.attribution), bulk.js(o.raw),
-        now, now,
+        oid,
+        workspace_id,
+        customer_id,
+        o.source[:32],
+        o.shop_id[:64],
+        o.source_order_id[:64],
+        o.status,
+        o.currency[:3],
+        o.subtotal,
+        o.discount,
+        o.shipping,
+        o.total,
+        o.paid,
+        o.refunded,
+        bulk.ts(o.created_at),
+        bulk.ts(o.paid_at),
+        bulk.ts(o.source_updated_at),
+        bulk.js([{"code": c, "amount": a} for c, a in o.discount_codes]),
+        bulk.js(o.attribution),
+        bulk.js(o.raw),
+        now,
+        now,
     )
 
 
@@ -184,14 +254,17 @@ def _existing(
         rows = bulk.select_in(
             "SELECT id, source_order_id, source_updated_at, customer_id FROM orders "
             "WHERE workspace_id = ? AND source = ? AND shop_id = ? AND source_order_id {in}",
-            oids, [workspace_id, source, shop],
+            oids,
+            [workspace_id, source, shop],
         )
         for order_id, soid, updated, cid in rows:
             found[(source, shop, soid)] = (order_id, bulk.parse_ts(updated), cid)
     return found
 
 
-def _ensure_products(bulk: Bulk, session: Session, workspace_id: int, orders: Sequence[OrderIn]) -> dict[str, tuple[int, str]]:
+def _ensure_products(
+    bulk: Bulk, session: Session, workspace_id: int, orders: Sequence[OrderIn]
+) -> dict[str, tuple[int, str]]:
     """sku → (product id, category); SKUs first seen in orders become products."""
     first_seen: dict[str, Any] = {}
     for o in orders:
@@ -201,15 +274,34 @@ def _ensure_products(bulk: Bulk, session: Session, workspace_id: int, orders: Se
     if not first_seen:
         return {}
     skus = list(first_seen)
-    known = {sku: (pid, cat) for sku, pid, cat in bulk.select_in(
-        "SELECT sku, id, category FROM products WHERE workspace_id = ? AND sku {in}", skus, [workspace_id])}
+    known = {
+        sku: (pid, cat)
+        for sku, pid, cat in bulk.select_in(
+            "SELECT sku, id, category FROM products WHERE workspace_id = ? AND sku {in}", skus, [workspace_id]
+        )
+    }
     missing = [s for s in skus if s not in known]
     if missing:
         now = bulk.ts(utcnow())
         pids = reserve_ids(session, "products", len(missing))
-        bulk.insert("products", PRODUCT_COLUMNS, [
-            (pid, workspace_id, s[:100], first_seen[s].title[:255] or s, first_seen[s].category[:64],
-             first_seen[s].unit_price, "[]", now, now) for pid, s in zip(pids, missing, strict=True)])
+        bulk.insert(
+            "products",
+            PRODUCT_COLUMNS,
+            [
+                (
+                    pid,
+                    workspace_id,
+                    s[:100],
+                    first_seen[s].title[:255] or s,
+                    first_seen[s].category[:64],
+                    first_seen[s].unit_price,
+                    "[]",
+                    now,
+                    now,
+                )
+                for pid, s in zip(pids, missing, strict=True)
+            ],
+        )
         known.update({s: (pid, first_seen[s].category) for pid, s in zip(pids, missing, strict=True)})
     return known
 
@@ -225,7 +317,8 @@ def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids:
     for cid, first, last, n, spent in bulk.select_in(
         "SELECT customer_id, MIN(placed_at), MAX(placed_at), COUNT(*), SUM(paid - refunded) FROM orders "
         f"WHERE workspace_id = ? AND status IN ({paid}) AND customer_id {{in}} GROUP BY customer_id",
-        ids, [workspace_id],
+        ids,
+        [workspace_id],
     ):
         agg[cid] = [bulk.parse_ts(first), bulk.parse_ts(last), int(n), int(spent or 0)]
     cats: dict[int, list[tuple[str, int]]] = defaultdict(list)
@@ -234,14 +327,23 @@ def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids:
         "JOIN orders o ON o.id = li.order_id "
         f"WHERE o.workspace_id = ? AND li.category <> '' AND o.status IN ({paid}) AND o.customer_id {{in}} "
         "GROUP BY o.customer_id, li.category",
-        ids, [workspace_id],
+        ids,
+        [workspace_id],
     ):
         cats[cid].append((cat, int(amount or 0)))
     facts = []
     for cid, (first, last, n, spent) in agg.items():
-        spent_by_cat = sorted(cats.get(cid, []), key=lambda x: (-x[1], x[0]))
-        total = sum(a for _, a in spent_by_cat) or 1
+        spent_by_cat = sorted(cats.get(cid, ()), key=lambda x: (-x[1], x[0]))
+        total = sum([a for _, a in spent_by_cat]) or 1
         top = [{"category": c, "spent": a, "share": round(a / total, 3)} for c, a in spent_by_cat[:TOP_CATEGORIES]]
-        facts.append(PurchaseFacts(customer_id=cid, first_order_at=first, last_order_at=last, orders_count=n,
-                                   total_spent=max(spent, 0), top_categories=top))
+        facts.append(
+            PurchaseFacts(
+                customer_id=cid,
+                first_order_at=first,
+                last_order_at=last,
+                orders_count=n,
+                total_spent=max(spent, 0),
+                top_categories=top,
+            )
+        )
     audience_service.update_purchase_facts(session, workspace_id=workspace_id, facts=facts)

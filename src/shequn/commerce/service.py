@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal_column, or_, select, update
+from sqlalchemy import func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
 from shequn.audience.schemas import TimelineEntry
-from shequn.commerce.canonical import PAID_STATUSES, ORDER_STATUSES, OrderIn, ParsedRow, ProductIn
+from shequn.commerce.canonical import ORDER_STATUSES, PAID_STATUSES, OrderIn, ParsedRow, ProductIn
 from shequn.commerce.errors import OrderNotFound, ProductNotFound
 from shequn.commerce.ingest import ImportStats, import_orders, refresh_customer_facts, upsert_orders
 from shequn.commerce.models import ImportRowError, Order, OrderLineItem, Product
@@ -48,12 +48,19 @@ def _move_orders_on_merge(session: Session, workspace_id: int, loser_ids: list[i
 
 def _order_timeline(session: Session, workspace_id: int, customer_id: int, limit: int) -> list[TimelineEntry]:
     rows = session.scalars(
-        select(Order).where(Order.workspace_id == workspace_id, Order.customer_id == customer_id)
-        .order_by(Order.placed_at.desc()).limit(limit)
+        select(Order)
+        .where(Order.workspace_id == workspace_id, Order.customer_id == customer_id)
+        .order_by(Order.placed_at.desc())
+        .limit(limit)
     )
     return [
-        TimelineEntry(at=o.placed_at, kind="order", title=f"{o.source} #{o.source_order_id}", amount=o.total,
-                      details={"order_id": o.id, "status": o.status})
+        TimelineEntry(
+            at=o.placed_at,
+            kind="order",
+            title=f"{o.source} #{o.source_order_id}",
+            amount=o.total,
+            details={"order_id": o.id, "status": o.status},
+        )
         for o in rows
     ]
 
@@ -93,7 +100,8 @@ def upsert_products(session: Session, actor: Actor, products: Sequence[ProductIn
     created = updated = 0
     skus = [p.sku for p in products]
     existing = {
-        p.sku: p for p in session.scalars(
+        p.sku: p
+        for p in session.scalars(
             select(Product).where(Product.workspace_id == actor.workspace_id, Product.sku.in_(skus))
         )
     }
@@ -108,17 +116,23 @@ def upsert_products(session: Session, actor: Actor, products: Sequence[ProductIn
             updated += 1
         row.title, row.category, row.price, row.tags, row.updated_at = p.title, p.category, p.price, p.tags, utcnow()
     session.flush()
-    identity_service.record_audit(session, actor, "products.upserted", "product", "",
-                                  {"created": created, "updated": updated})
+    identity_service.record_audit(
+        session, actor, "products.upserted", "product", "", {"created": created, "updated": updated}
+    )
     return created, updated
 
 
 def list_categories(session: Session, *, workspace_id: int) -> list[str]:
     """Distinct product categories."""
-    return [c for c in session.scalars(
-        select(Product.category).where(Product.workspace_id == workspace_id, Product.category != "")
-        .distinct().order_by(Product.category)
-    )]
+    return [
+        c
+        for c in session.scalars(
+            select(Product.category)
+            .where(Product.workspace_id == workspace_id, Product.category != "")
+            .distinct()
+            .order_by(Product.category)
+        )
+    ]
 
 
 # --- orders -------------------------------------------------------------------------------------
@@ -166,7 +180,8 @@ def list_line_items(session: Session, *, workspace_id: int, order_ids: Sequence[
     if not order_ids:
         return out
     for li in session.scalars(
-        select(OrderLineItem).where(OrderLineItem.workspace_id == workspace_id, OrderLineItem.order_id.in_(order_ids))
+        select(OrderLineItem)
+        .where(OrderLineItem.workspace_id == workspace_id, OrderLineItem.order_id.in_(order_ids))
         .order_by(OrderLineItem.id)
     ):
         out[li.order_id].append(li)
@@ -186,9 +201,16 @@ def order_ids_for(session: Session, *, workspace_id: int, keys: Sequence[tuple[s
     """Order ids for (source, shop_id, source_order_id) keys, in order (None where missing)."""
     out: list[int | None] = []
     for source, shop, soid in keys:
-        out.append(session.scalar(select(Order.id).where(
-            Order.workspace_id == workspace_id, Order.source == source, Order.shop_id == shop,
-            Order.source_order_id == soid)))
+        out.append(
+            session.scalar(
+                select(Order.id).where(
+                    Order.workspace_id == workspace_id,
+                    Order.source == source,
+                    Order.shop_id == shop,
+                    Order.source_order_id == soid,
+                )
+            )
+        )
     return out
 
 
@@ -196,8 +218,15 @@ def order_ids_for(session: Session, *, workspace_id: int, keys: Sequence[tuple[s
 
 
 def start_import(
-    session: Session, actor: Actor, *, filename: str, data: bytes, source: str | None, shop_id: str,
-    kind: str = "orders", idempotency_key: str | None = None,
+    session: Session,
+    actor: Actor,
+    *,
+    filename: str,
+    data: bytes,
+    source: str | None,
+    shop_id: str,
+    kind: str = "orders",
+    idempotency_key: str | None = None,
 ) -> JobRun:
     """Store an uploaded file and queue its import job (runs after commit)."""
     identity_service.check_perm(actor, Perm.IMPORT)
@@ -216,32 +245,53 @@ def start_import(
     path = upload_dir / f"{digest[:24]}{Path(filename).suffix.lower()[:8]}"
     path.write_bytes(data)
     job = enqueue_job(
-        session, workspace_id=actor.workspace_id, kind=PRODUCT_IMPORT_JOB if kind == "products" else IMPORT_JOB,
-        params={"path": str(path), "filename": Path(filename).name[:200], "source": source, "shop_id": shop_id,
-                "sha256": digest},
-        created_by=actor.operator_id, idempotency_key=idempotency_key,
+        session,
+        workspace_id=actor.workspace_id,
+        kind=PRODUCT_IMPORT_JOB if kind == "products" else IMPORT_JOB,
+        params={
+            "path": str(path),
+            "filename": Path(filename).name[:200],
+            "source": source,
+            "shop_id": shop_id,
+            "sha256": digest,
+        },
+        created_by=actor.operator_id,
+        idempotency_key=idempotency_key,
     )
-    identity_service.record_audit(session, actor, "import.started", "job", job.id,
-                                  {"filename": filename, "source": source, "bytes": len(data)})
+    identity_service.record_audit(
+        session, actor, "import.started", "job", job.id, {"filename": filename, "source": source, "bytes": len(data)}
+    )
     return job
 
 
 def save_row_errors(session: Session, *, workspace_id: int, job_id: int, rows: Sequence[ParsedRow]) -> None:
     """Record rejected rows for the error report."""
     session.execute(
-        ImportRowError.__table__.insert(),
-        [{"workspace_id": workspace_id, "job_id": job_id, "row": r.row,
-          "field": (r.error.field if r.error else "")[:100], "reason": (r.error.reason if r.error else "?")[:255],
-          "source_order_id": r.source_order_id[:64]} for r in rows],
+        insert(ImportRowError),
+        [
+            {
+                "workspace_id": workspace_id,
+                "job_id": job_id,
+                "row": r.row,
+                "field": (r.error.field if r.error else "")[:100],
+                "reason": (r.error.reason if r.error else "?")[:255],
+                "source_order_id": r.source_order_id[:64],
+            }
+            for r in rows
+        ],
     )
 
 
 def list_row_errors(session: Session, *, workspace_id: int, job_id: int, limit: int = 1000) -> list[ImportRowError]:
     """The error report of an import job."""
-    return list(session.scalars(
-        select(ImportRowError).where(ImportRowError.workspace_id == workspace_id, ImportRowError.job_id == job_id)
-        .order_by(ImportRowError.row).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(ImportRowError)
+            .where(ImportRowError.workspace_id == workspace_id, ImportRowError.job_id == job_id)
+            .order_by(ImportRowError.row)
+            .limit(limit)
+        )
+    )
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -262,7 +312,8 @@ def gmv_by_month(session: Session, *, workspace_id: int, tz: str, months: int = 
     rows = session.execute(
         select(month, func.sum(Order.paid - Order.refunded), func.count())
         .where(Order.workspace_id == workspace_id, Order.status.in_(list(PAID_STATUSES)), Order.placed_at >= since)
-        .group_by(month).order_by(month)
+        .group_by(month)
+        .order_by(month)
     )
     return [(m, int(g or 0), int(n)) for m, g, n in rows]
 
@@ -271,8 +322,9 @@ def order_totals(session: Session, *, workspace_id: int) -> dict[str, int]:
     """All-time order count, paid order count and GMV."""
     orders = session.scalar(select(func.count()).select_from(Order).where(Order.workspace_id == workspace_id)) or 0
     paid_count, gmv = session.execute(
-        select(func.count(), func.coalesce(func.sum(Order.paid - Order.refunded), 0))
-        .where(Order.workspace_id == workspace_id, Order.status.in_(list(PAID_STATUSES)))
+        select(func.count(), func.coalesce(func.sum(Order.paid - Order.refunded), 0)).where(
+            Order.workspace_id == workspace_id, Order.status.in_(list(PAID_STATUSES))
+        )
     ).one()
     return {"orders": orders, "paid_orders": int(paid_count), "gmv": int(gmv)}
 
@@ -293,6 +345,8 @@ def top_categories(session: Session, *, workspace_id: int, limit: int = 8) -> li
         select(OrderLineItem.category, func.sum(OrderLineItem.total))
         .join(Order, Order.id == OrderLineItem.order_id)
         .where(Order.workspace_id == workspace_id, Order.status.in_(list(PAID_STATUSES)), OrderLineItem.category != "")
-        .group_by(OrderLineItem.category).order_by(func.sum(OrderLineItem.total).desc()).limit(limit)
+        .group_by(OrderLineItem.category)
+        .order_by(func.sum(OrderLineItem.total).desc())
+        .limit(limit)
     )
     return [(c, int(s or 0)) for c, s in rows]

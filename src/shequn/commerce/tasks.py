@@ -32,7 +32,9 @@ def run_order_import(ctx: JobContext) -> dict[str, Any]:
     total = _count_records(data, params["filename"])
     ctx.checkpoint(0, total, "parsing")
     try:
-        rows = parse_orders(data, params["filename"], source=params.get("source"), shop_id=params.get("shop_id") or "default")
+        rows = parse_orders(
+            data, params["filename"], source=params.get("source"), shop_id=params.get("shop_id") or "default"
+        )
 
         def on_errors(bad: list[ParsedRow]) -> None:
             service.save_row_errors(ctx.session, workspace_id=ws, job_id=ctx.job.id, rows=bad)
@@ -41,12 +43,25 @@ def run_order_import(ctx: JobContext) -> dict[str, Any]:
             ctx.job.result = stats.as_dict()
             ctx.checkpoint(stats.received, max(total, stats.received), "importing")
 
-        stats = import_orders(ctx.session, workspace_id=ws, rows=rows, batch_size=get_settings().import_batch_size,
-                              on_batch=on_batch, on_errors=on_errors)
+        stats = import_orders(
+            ctx.session,
+            workspace_id=ws,
+            rows=rows,
+            batch_size=get_settings().import_batch_size,
+            on_batch=on_batch,
+            on_errors=on_errors,
+        )
     except FileError as exc:
         ctx.session.rollback()
-        return {"file_error": exc.code, "file_error_params": exc.params, "received": 0, "failed": 0,
-                "created": 0, "updated": 0, "unchanged": 0}
+        return {
+            "file_error": exc.code,
+            "file_error_params": exc.params,
+            "received": 0,
+            "failed": 0,
+            "created": 0,
+            "updated": 0,
+            "unchanged": 0,
+        }
     return stats.as_dict()
 
 
@@ -80,8 +95,12 @@ def run_demo_load(ctx: JobContext) -> dict[str, Any]:
     params = ctx.job.params
     ws = ctx.job.workspace_id
     assert ws is not None
-    spec = DemoSpec(customers=int(params.get("customers", 5000)), months=int(params.get("months", 12)),
-                    seed=int(params.get("seed", 42)), end=datetime.fromisoformat(params["end"]))
+    spec = DemoSpec(
+        customers=int(params.get("customers", 5000)),
+        months=int(params.get("months", 12)),
+        seed=int(params.get("seed", 42)),
+        end=datetime.fromisoformat(params["end"]),
+    )
     actor = Actor(workspace_id=ws, role="owner", operator_id=ctx.job.created_by)
     service.upsert_products(ctx.session, actor, demo_products(spec))
     total = estimate_orders(spec)
@@ -92,8 +111,9 @@ def run_demo_load(ctx: JobContext) -> dict[str, Any]:
         ctx.checkpoint(stats.received, max(total, stats.received), "importing")
 
     rows = (ParsedRow(row=i + 1, item=o) for i, o in enumerate(demo_orders(spec)))
-    stats = import_orders(ctx.session, workspace_id=ws, rows=rows, batch_size=get_settings().import_batch_size,
-                          on_batch=on_batch)
+    stats = import_orders(
+        ctx.session, workspace_id=ws, rows=rows, batch_size=get_settings().import_batch_size, on_batch=on_batch
+    )
     return stats.as_dict()
 
 
@@ -102,5 +122,3 @@ def register() -> None:
     register_job(service.IMPORT_JOB, run_order_import)
     register_job(service.PRODUCT_IMPORT_JOB, run_product_import)
     register_job(service.DEMO_JOB, run_demo_load)
-
-

@@ -82,10 +82,8 @@ def _build_huey() -> Huey:
     else:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         huey = SqliteHuey("shequn", filename=str(settings.var_dir / "jobs.db"))
-    task = huey.task(retries=MAX_RETRIES, retry_delay=RETRY_DELAY_S, context=True, name="shequn.run_job")(
-        _run_job_task
-    )
-    huey.shequn_run_job = task  # type: ignore[attr-defined]
+    task = huey.task(retries=MAX_RETRIES, retry_delay=RETRY_DELAY_S, context=True, name="shequn.run_job")(_run_job_task)
+    huey.shequn_run_job = task
     return huey
 
 
@@ -108,9 +106,7 @@ def enqueue_job(
         raise ValueError(f"unknown job kind {kind!r}")
     if idempotency_key:
         existing = session.scalar(
-            select(JobRun).where(
-                JobRun.workspace_id == workspace_id, JobRun.idempotency_key == idempotency_key
-            )
+            select(JobRun).where(JobRun.workspace_id == workspace_id, JobRun.idempotency_key == idempotency_key)
         )
         if existing is not None:
             return existing
@@ -130,7 +126,7 @@ def enqueue_job(
 
 
 def _dispatch(job_id: int) -> None:
-    get_huey().shequn_run_job(job_id)  # type: ignore[attr-defined]
+    get_huey().shequn_run_job(job_id)
 
 
 def run_job(job_id: int, *, final_attempt: bool = True) -> None:
@@ -166,7 +162,7 @@ def run_job(job_id: int, *, final_attempt: bool = True) -> None:
         session.commit()
 
 
-class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
+class _EmbeddedConsumer(Consumer):
     """A Huey consumer that lives inside the web server, so it leaves signals to uvicorn."""
 
     def _set_signal_handlers(self) -> None:

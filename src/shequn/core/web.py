@@ -91,8 +91,10 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         locale = request_locale(request)
-        details = [{"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type")}
-                   for e in exc.errors()]
+        details = [
+            {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type")}
+            for e in exc.errors()
+        ]
         return JSONResponse(
             error_body("validation_failed", translate("error.validation_failed", locale), details), status_code=422
         )
@@ -100,21 +102,37 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         locale = request_locale(request)
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "permission_denied",
-                413: "too_large"}.get(exc.status_code, f"http_{exc.status_code}")
-        return JSONResponse(error_body(code, translate(f"error.{code}", locale), exc.detail if exc.detail
-                                       and not isinstance(exc.detail, str) else None),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthenticated",
+            403: "permission_denied",
+            413: "too_large",
+        }.get(exc.status_code, f"http_{exc.status_code}")
+        return JSONResponse(
+            error_body(
+                code,
+                translate(f"error.{code}", locale),
+                exc.detail if exc.detail and not isinstance(exc.detail, str) else None,
+            ),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
 
 def _json_response(status: int, body: dict[str, Any]) -> tuple[list[Message], bytes]:
     raw = orjson.dumps(body)
-    start: Message = {"type": "http.response.start", "status": status,
-                      "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]}
+    start: Message = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())],
+    }
     return [start, {"type": "http.response.body", "body": raw}], raw
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     messages, _ = _json_response(status, body)
     if extra:
         messages[0]["headers"] = list(messages[0]["headers"]) + extra
@@ -134,8 +152,13 @@ class BodyLimitMiddleware:
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and length.isdigit() and int(length) > limit:
                 locale = negotiate(dict(scope["headers"]).get(b"accept-language", b"").decode() or None)
-                await _send_json(send, 413, error_body(
-                    "too_large", translate("error.too_large", locale, limit_mb=get_settings().max_upload_mb), None))
+                await _send_json(
+                    send,
+                    413,
+                    error_body(
+                        "too_large", translate("error.too_large", locale, limit_mb=get_settings().max_upload_mb), None
+                    ),
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -161,8 +184,9 @@ class IdempotencyMiddleware:
         locale = negotiate(headers.get(b"accept-language", b"").decode() or None)
         key = key_raw.decode("latin-1").strip()
         if not key or len(key) > 255:
-            await _send_json(send, 400, error_body("bad_idempotency_key",
-                                                   translate("error.bad_idempotency_key", locale), None))
+            await _send_json(
+                send, 400, error_body("bad_idempotency_key", translate("error.bad_idempotency_key", locale), None)
+            )
             return
         body = b""
         more = True
@@ -172,7 +196,9 @@ class IdempotencyMiddleware:
             more = message.get("more_body", False)
         credential = headers.get(b"authorization") or headers.get(b"cookie", b"")
         scope_hash = hashlib.sha256(credential).hexdigest()[:40]
-        request_hash = hashlib.sha256(scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body).hexdigest()
+        request_hash = hashlib.sha256(
+            scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
+        ).hexdigest()
 
         record_id, replay = _claim(scope_hash, key, request_hash, locale)
         if replay is not None:
@@ -208,11 +234,18 @@ class IdempotencyMiddleware:
             _finish(record_id, status_code, b"".join(chunks), content_type)
 
 
-def _claim(scope_hash: str, key: str, request_hash: str, locale: str) -> tuple[int | None, tuple[int, dict[str, Any]] | None]:
+def _claim(
+    scope_hash: str, key: str, request_hash: str, locale: str
+) -> tuple[int | None, tuple[int, dict[str, Any]] | None]:
     """Insert a pending record, or return the stored reply (or a conflict) for a retried key."""
     with new_session() as s:
-        s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key,
-                                                  IdempotencyRecord.created_at < utcnow() - IDEMPOTENCY_TTL))
+        s.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope_hash,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.created_at < utcnow() - IDEMPOTENCY_TTL,
+            )
+        )
         rec = IdempotencyRecord(scope=scope_hash, key=key, request_hash=request_hash)
         s.add(rec)
         try:
@@ -220,14 +253,21 @@ def _claim(scope_hash: str, key: str, request_hash: str, locale: str) -> tuple[i
             return rec.id, None
         except IntegrityError:
             s.rollback()
-        existing = s.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope_hash,
-                                                            IdempotencyRecord.key == key))
+        existing = s.scalar(
+            select(IdempotencyRecord).where(IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key)
+        )
         if existing is None:  # expired and deleted between our statements: treat as in progress
-            return None, (409, error_body("idempotency_in_progress", translate("error.idempotency_in_progress", locale)))
+            return None, (
+                409,
+                error_body("idempotency_in_progress", translate("error.idempotency_in_progress", locale)),
+            )
         if existing.request_hash != request_hash:
             return None, (422, error_body("idempotency_key_reused", translate("error.idempotency_key_reused", locale)))
         if existing.status_code is None:
-            return None, (409, error_body("idempotency_in_progress", translate("error.idempotency_in_progress", locale)))
+            return None, (
+                409,
+                error_body("idempotency_in_progress", translate("error.idempotency_in_progress", locale)),
+            )
         try:
             payload = orjson.loads(existing.response_body or "null")
         except orjson.JSONDecodeError:
@@ -243,6 +283,11 @@ def _finish(record_id: int | None, status: int, body: bytes, content_type: str) 
         if status >= 500:
             s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
         else:
-            s.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id).values(
-                status_code=status, response_body=body.decode("utf-8", "replace"), content_type=content_type[:100]))
+            s.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.id == record_id)
+                .values(
+                    status_code=status, response_body=body.decode("utf-8", "replace"), content_type=content_type[:100]
+                )
+            )
         s.commit()

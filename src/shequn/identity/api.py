@@ -10,7 +10,15 @@ from shequn.core.web import Page, get_db, page_params
 from shequn.identity import service
 from shequn.identity.deps import api_actor, require
 from shequn.identity.roles import Perm
-from shequn.identity.schemas import AuditOut, MeOut, OperatorInvite, OperatorOut, TokenCreate, TokenCreated, TokenOut
+from shequn.identity.schemas import (
+    AuditOut,
+    MeOut,
+    OperatorInvite,
+    OperatorOut,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+)
 from shequn.identity.service import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -21,8 +29,15 @@ def me(actor: Actor = Depends(api_actor), db: Session = Depends(get_db)) -> MeOu
     """The workspace and role of the calling token."""
     ws = service.get_workspace(db, actor.workspace_id)
     assert ws is not None
-    return MeOut(workspace_id=ws.id, workspace_slug=ws.slug, workspace_name=ws.name, timezone=ws.timezone,
-                 currency=ws.currency, role=actor.role, token_id=actor.token_id)
+    return MeOut(
+        workspace_id=ws.id,
+        workspace_slug=ws.slug,
+        workspace_name=ws.name,
+        timezone=ws.timezone,
+        currency=ws.currency,
+        role=actor.role,
+        token_id=actor.token_id,
+    )
 
 
 @router.get("/tokens", response_model=list[TokenOut])
@@ -49,12 +64,16 @@ def revoke_token(token_id: int, actor: Actor = Depends(api_actor), db: Session =
 @router.get("/operators", response_model=list[OperatorOut])
 def list_operators(actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)) -> list[OperatorOut]:
     """Operators of the workspace."""
-    return [OperatorOut(id=op.id, email=op.email, name=op.name, role=role)
-            for op, role in service.list_members(db, workspace_id=actor.workspace_id)]
+    return [
+        OperatorOut(id=op.id, email=op.email, name=op.name, role=role)
+        for op, role in service.list_members(db, workspace_id=actor.workspace_id)
+    ]
 
 
 @router.post("/operators", response_model=OperatorOut, status_code=201)
-def invite_operator(body: OperatorInvite, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)) -> OperatorOut:
+def invite_operator(
+    body: OperatorInvite, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)
+) -> OperatorOut:
     """Add an operator with a role."""
     op = service.invite_operator(db, actor, email=body.email, name=body.name, password=body.password, role=body.role)
     db.commit()
@@ -62,7 +81,9 @@ def invite_operator(body: OperatorInvite, actor: Actor = Depends(api_actor), db:
 
 
 @router.get("/audit", response_model=Paginated[AuditOut])
-def audit(actor: Actor = Depends(api_actor), page: Page = Depends(page_params), db: Session = Depends(get_db)) -> Paginated[AuditOut]:
+def audit(
+    actor: Actor = Depends(api_actor), page: Page = Depends(page_params), db: Session = Depends(get_db)
+) -> Paginated[AuditOut]:
     """The audit log, newest first."""
     rows, total = service.list_audit(db, actor, limit=page.limit, offset=page.offset)
     return Paginated[AuditOut].of([AuditOut.model_validate(r) for r in rows], total, page.limit, page.offset)

@@ -20,8 +20,9 @@ def api_actor(request: Request, db: Session = Depends(get_db)) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken()
-    actor = service.authenticate_token(db, token.strip(), ip=request.client.host if request.client else "",
-                                       locale=request_locale(request))
+    actor = service.authenticate_token(
+        db, token.strip(), ip=request.client.host if request.client else "", locale=request_locale(request)
+    )
     db.commit()  # last_used_at
     return actor
 

@@ -33,8 +33,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.ANALYST: frozenset({Perm.READ, Perm.EXPORT}),
     Role.OPERATOR: frozenset({Perm.READ, Perm.EXPORT, Perm.WRITE, Perm.IMPORT}),
     Role.ADMIN: frozenset(
-        {Perm.READ, Perm.EXPORT, Perm.WRITE, Perm.IMPORT, Perm.MANAGE_TOKENS, Perm.MANAGE_OPERATORS,
-         Perm.VIEW_AUDIT}
+        {Perm.READ, Perm.EXPORT, Perm.WRITE, Perm.IMPORT, Perm.MANAGE_TOKENS, Perm.MANAGE_OPERATORS, Perm.VIEW_AUDIT}
     ),
     Role.OWNER: frozenset(Perm),
 }

@@ -50,8 +50,13 @@ def check_perm(actor: Actor, perm: Perm) -> None:
 
 
 def create_workspace(
-    session: Session, *, slug: str, name: str, timezone: str = "Asia/Shanghai",
-    currency: str = "CNY", locale: str = "zh-CN",
+    session: Session,
+    *,
+    slug: str,
+    name: str,
+    timezone: str = "Asia/Shanghai",
+    currency: str = "CNY",
+    locale: str = "zh-CN",
 ) -> Workspace:
     """Create a brand workspace."""
     if not _SLUG.match(slug):
@@ -109,18 +114,14 @@ def add_member(session: Session, *, workspace_id: int, operator_id: int, role: s
     return member
 
 
-def invite_operator(
-    session: Session, actor: Actor, *, email: str, name: str, password: str, role: str
-) -> Operator:
+def invite_operator(session: Session, actor: Actor, *, email: str, name: str, password: str, role: str) -> Operator:
     """Add an operator to the actor's workspace with a role no higher than the actor's own."""
     check_perm(actor, Perm.MANAGE_OPERATORS)
     if role not in {r.value for r in Role}:
         raise ValidationFailed(details=[{"field": "role", "message": f"unknown role {role}"}])
     if not can_grant(actor.role, role):
         raise PermissionDenied(perm="grant_" + role, role=actor.role)
-    op = get_operator_by_email(session, email) or create_operator(
-        session, email=email, name=name, password=password
-    )
+    op = get_operator_by_email(session, email) or create_operator(session, email=email, name=name, password=password)
     add_member(session, workspace_id=actor.workspace_id, operator_id=op.id, role=role)
     record_audit(session, actor, "operator.invited", "operator", op.id, {"email": op.email, "role": role})
     return op
@@ -166,8 +167,14 @@ def bootstrap_owner(
     if op is None:
         op = create_operator(session, email=email, name=name, password=password)
     add_member(session, workspace_id=ws.id, operator_id=op.id, role=Role.OWNER.value)
-    record_audit(session, Actor(workspace_id=ws.id, role="owner", operator_id=op.id), "owner.bootstrapped",
-                 "operator", op.id, {"email": op.email})
+    record_audit(
+        session,
+        Actor(workspace_id=ws.id, role="owner", operator_id=op.id),
+        "owner.bootstrapped",
+        "operator",
+        op.id,
+        {"email": op.email},
+    )
     return op, ws
 
 
@@ -197,8 +204,13 @@ def login(session: Session, *, email: str, password: str, ip: str = "") -> tuple
     session.add(cs)
     session.flush()
     if cs.workspace_id is not None:
-        record_audit(session, Actor(workspace_id=cs.workspace_id, role="", operator_id=op.id, ip=ip),
-                     "operator.login", "operator", op.id)
+        record_audit(
+            session,
+            Actor(workspace_id=cs.workspace_id, role="", operator_id=op.id, ip=ip),
+            "operator.login",
+            "operator",
+            op.id,
+        )
     return token, cs
 
 
@@ -249,8 +261,12 @@ def create_api_token(session: Session, actor: Actor, *, name: str, role: str) ->
         raise ValidationFailed(details=[{"field": "name", "message": "required"}])
     plain = new_token("sqt")
     tok = ApiToken(
-        workspace_id=actor.workspace_id, name=name.strip()[:120], token_hash=hash_token(plain),
-        prefix=plain[:8], role=role, created_by=actor.operator_id,
+        workspace_id=actor.workspace_id,
+        name=name.strip()[:120],
+        token_hash=hash_token(plain),
+        prefix=plain[:8],
+        role=role,
+        created_by=actor.operator_id,
     )
     session.add(tok)
     session.flush()
@@ -294,14 +310,24 @@ def revoke_api_token(session: Session, actor: Actor, token_id: int) -> None:
 
 
 def record_audit(
-    session: Session, actor: Actor, action: str, target_type: str = "", target_id: object = "",
+    session: Session,
+    actor: Actor,
+    action: str,
+    target_type: str = "",
+    target_id: object = "",
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append an audit entry in the caller's transaction (so it commits or rolls back with the change)."""
     session.add(
         AuditLog(
-            workspace_id=actor.workspace_id, actor_operator_id=actor.operator_id, actor_token_id=actor.token_id,
-            action=action, target_type=target_type, target_id=str(target_id), details=details or {}, ip=actor.ip,
+            workspace_id=actor.workspace_id,
+            actor_operator_id=actor.operator_id,
+            actor_token_id=actor.token_id,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            details=details or {},
+            ip=actor.ip,
         )
     )
 
