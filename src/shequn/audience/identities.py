@@ -143,14 +143,17 @@ def _find(parent: dict[str, str], key: str) -> str:
     return root
 
 
-def resolve_customers(
-    session: Session, *, workspace_id: int, people: Sequence[CustomerIn | None]
-) -> tuple[list[int | None], set[int]]:
-    """Find or create the customer of each person, merging customers that turn out to be one.
+@dataclass
+class Resolution:
+    """Customer id per person (None without a usable identity), customers touched, customers created."""
 
-    Returns the customer id per input (None for a person with no usable identity) and the ids of
-    customers whose identities or contact data changed (for feature refresh).
-    """
+    ids: list[int | None]
+    touched: set[int]
+    created: set[int]
+
+
+def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[CustomerIn | None]) -> Resolution:
+    """Find or create the customer of each person, merging customers that turn out to be one."""
     prepared = [_prepare(p) for p in people]
     parent: dict[str, str] = {}
     for prep in prepared:
@@ -165,7 +168,7 @@ def resolve_customers(
             if root != first:
                 parent[root] = first
     if not parent:
-        return [None] * len(people), set()
+        return Resolution([None] * len(people), set(), set())
 
     bulk = Bulk(session)
     existing = _lookup(bulk, workspace_id, list(parent))
@@ -197,7 +200,15 @@ def resolve_customers(
             contact.setdefault(_find(parent, next(iter(prep.keys))), prep)
 
     now = bulk.ts(utcnow())
+    created: set[int] = set()
     if new_roots:
+        # New customers get their social reach at insert, so only existing ones need refresh_social.
+        key_info: dict[str, tuple[str, int | None]] = {}
+        for prep in prepared:
+            if prep is not None:
+                for key, (source, _kind, _value, _verified, followers) in prep.keys.items():
+                    if followers is not None or key not in key_info:
+                        key_info[key] = (source, followers)
         ids = reserve_ids(session, "customers", len(new_roots))
         rows = []
         for root, cid in zip(new_roots, ids, strict=True):
@@ -205,6 +216,9 @@ def resolve_customers(
             prep = contact[root]
             person = prep.person
             assert person is not None
+            infos = [key_info[k] for k in groups[root]]
+            platforms = sorted({src for src, _ in infos if src not in ("phone", "email")})
+            followers_total = sum(f or 0 for _, f in infos)
             rows.append(
                 (
                     cid,
@@ -220,14 +234,15 @@ def resolve_customers(
                     0,
                     0,
                     "[]",
-                    "[]",
-                    0,
-                    0,
+                    bulk.js(platforms),
+                    followers_total,
+                    influence_score(followers_total),
                     now,
                     now,
                 )
             )
             touched.add(cid)
+            created.add(cid)
         bulk.insert("customers", CUSTOMER_COLUMNS, rows)
 
     fresh = set(new_roots)
@@ -253,14 +268,15 @@ def resolve_customers(
             if key in seen:
                 continue
             seen.add(key)
-            social_changed.add(cid)
+            if cid not in created:
+                social_changed.add(cid)
             new_identities.append((workspace_id, cid, source[:32], kind, value, key[:320], verified, followers, now))
     bulk.insert("customer_identities", IDENTITY_COLUMNS, new_identities)
     bulk.executemany(
         "UPDATE customer_identities SET followers = ? WHERE workspace_id = ? AND match_key = ?", followers_updates
     )
     refresh_social(session, workspace_id=workspace_id, customer_ids=social_changed)
-    return result, touched
+    return Resolution(result, touched, created)
 
 
 def _fill_contact_gaps(bulk: Bulk, pairs: list[tuple[int, _Prepared]]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select

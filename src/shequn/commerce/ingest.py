@@ -118,9 +118,10 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
         return []
 
     todo = new + [o for _, o in changed]
-    customer_ids, touched = audience_service.resolve_customers(
+    resolution = audience_service.resolve_customers(
         session, workspace_id=workspace_id, people=[o.customer for o in todo]
     )
+    customer_ids = resolution.ids
     bulk = Bulk(session)
     products = _ensure_products(bulk, session, workspace_id, todo)
     now = bulk.ts(utcnow())
@@ -159,8 +160,12 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
 
     stats.created += len(new)
     stats.updated += len(changed)
-    affected = {c for c in customer_ids if c is not None} | old_customers | touched
-    refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=affected)
+    affected = {c for c in customer_ids if c is not None} | old_customers | resolution.touched
+    # Customers created by this batch have no other orders: their facts come from the batch itself.
+    audience_service.update_purchase_facts(
+        session, workspace_id=workspace_id, facts=_batch_facts(todo, customer_ids, resolution.created, products)
+    )
+    refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=affected - resolution.created)
     stats.customers |= affected
     paid_ids = [oid for oid, o in zip(ids, todo, strict=True) if o.status in PAID_STATUSES]
     send_on_commit(
@@ -306,6 +311,46 @@ def _ensure_products(
     return known
 
 
+def _batch_facts(
+    orders: Sequence[OrderIn],
+    customer_ids: Sequence[int | None],
+    created: set[int],
+    products: dict[str, tuple[int, str]],
+) -> list[PurchaseFacts]:
+    acc: dict[int, list[Any]] = {}
+    cats: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for o, cid in zip(orders, customer_ids, strict=True):
+        if cid is None or cid not in created:
+            continue
+        a = acc.setdefault(cid, [None, None, 0, 0])
+        if o.status not in PAID_STATUSES:
+            continue
+        a[0] = o.created_at if a[0] is None or o.created_at < a[0] else a[0]
+        a[1] = o.created_at if a[1] is None or o.created_at > a[1] else a[1]
+        a[2] += 1
+        a[3] += o.paid - o.refunded
+        for li in o.line_items:
+            cat = li.category or products.get(li.sku, (None, ""))[1]
+            if cat:
+                cats[cid][cat[:64]] += li.total
+    return [_facts(cid, a, list(cats[cid].items()) if cid in cats else []) for cid, a in acc.items()]
+
+
+def _facts(cid: int, agg: list[Any], spent_by_cat: list[tuple[str, int]]) -> PurchaseFacts:
+    first, last, n, spent = agg
+    spent_by_cat.sort(key=lambda x: (-x[1], x[0]))
+    total = sum([a for _, a in spent_by_cat]) or 1
+    top = [{"category": c, "spent": a, "share": round(a / total, 3)} for c, a in spent_by_cat[:TOP_CATEGORIES]]
+    return PurchaseFacts(
+        customer_id=cid,
+        first_order_at=first,
+        last_order_at=last,
+        orders_count=n,
+        total_spent=max(spent, 0),
+        top_categories=top,
+    )
+
+
 def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids: set[int]) -> None:
     """Recompute purchase facts of these customers from their paid-like orders and hand them to audience."""
     if not customer_ids:
@@ -331,19 +376,5 @@ def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids:
         [workspace_id],
     ):
         cats[cid].append((cat, int(amount or 0)))
-    facts = []
-    for cid, (first, last, n, spent) in agg.items():
-        spent_by_cat = sorted(cats.get(cid, ()), key=lambda x: (-x[1], x[0]))
-        total = sum([a for _, a in spent_by_cat]) or 1
-        top = [{"category": c, "spent": a, "share": round(a / total, 3)} for c, a in spent_by_cat[:TOP_CATEGORIES]]
-        facts.append(
-            PurchaseFacts(
-                customer_id=cid,
-                first_order_at=first,
-                last_order_at=last,
-                orders_count=n,
-                total_spent=max(spent, 0),
-                top_categories=top,
-            )
-        )
+    facts = [_facts(cid, a, cats.get(cid, [])) for cid, a in agg.items()]
     audience_service.update_purchase_facts(session, workspace_id=workspace_id, facts=facts)

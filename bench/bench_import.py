@@ -1,0 +1,186 @@
+"""Order import throughput: shequn's batched importer vs a naive one-order-per-transaction import.
+
+Both run in the same process on the same machine against fresh databases, on the same demo orders
+(with line items and buyers). Prints orders/s for each and the ratio; --pg adds PostgreSQL.
+
+    .venv/bin/python bench/bench_import.py --orders 100000 --naive-orders 5000 --pg postgresql://postgres@127.0.0.1/shequn_bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("SHEQUN_VAR_DIR", tempfile.mkdtemp(prefix="shequn-bench-"))
+os.environ["SHEQUN_JOBS_MODE"] = "immediate"
+
+from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from shequn.audience.models import Customer, CustomerIdentity  # noqa: E402
+from shequn.commerce import service as commerce_service  # noqa: E402, F401  (registers merge hooks)
+from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow  # noqa: E402
+from shequn.commerce.demo import DemoSpec, demo_orders  # noqa: E402
+from shequn.commerce.ingest import import_orders  # noqa: E402
+from shequn.commerce.models import Order, OrderLineItem  # noqa: E402
+from shequn.core import db as core_db  # noqa: E402
+from shequn.core.migrate import upgrade  # noqa: E402
+from shequn.core.security import normalize_phone, phone_hash  # noqa: E402
+from shequn.core.settings import get_settings  # noqa: E402
+from shequn.identity import service as identity_service  # noqa: E402
+
+OUT = Path(__file__).parent / "out"
+
+
+def fresh_database(url: str) -> None:
+    """Point shequn at an empty, migrated database."""
+    if url.startswith("sqlite"):
+        path = Path(url.split("///", 1)[1])
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    else:
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    os.environ["SHEQUN_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    core_db.reset_engine()
+    upgrade()
+
+
+def make_workspace() -> int:
+    with core_db.session_scope() as s:
+        _, ws = identity_service.bootstrap_owner(
+            s, email="bench@example.com", password="bench-password", name="bench", workspace_slug="bench",
+            workspace_name="bench",
+        )
+        return ws.id
+
+
+def run_batched(url: str, orders: list[OrderIn], batch_size: int) -> float:
+    """shequn's importer: batches of batch_size, committed after each batch (as the import job does)."""
+    fresh_database(url)
+    ws = make_workspace()
+    session = core_db.new_session()
+    rows = [ParsedRow(row=i + 1, item=o) for i, o in enumerate(orders)]
+    start = time.perf_counter()
+    stats = import_orders(session, workspace_id=ws, rows=rows, batch_size=batch_size,
+                          on_batch=lambda _s: session.commit())
+    elapsed = time.perf_counter() - start
+    session.close()
+    assert stats.created == len({(o.source, o.shop_id, o.source_order_id) for o in orders}), stats
+    return elapsed
+
+
+def run_naive(url: str, orders: list[OrderIn]) -> float:
+    """The peer: per order, ORM look-ups and inserts in its own transaction (how a first version is written)."""
+    fresh_database(url)
+    ws = make_workspace()
+    session: Session = core_db.new_session()
+    start = time.perf_counter()
+    for o in orders:
+        existing = session.scalar(select(Order).where(
+            Order.workspace_id == ws, Order.source == o.source, Order.shop_id == o.shop_id,
+            Order.source_order_id == o.source_order_id))
+        if existing is not None and existing.source_updated_at >= o.source_updated_at:
+            session.commit()
+            continue
+        customer = None
+        if o.customer is not None:
+            for ident in o.customer.identities:
+                key = f"{ident.kind}:{ident.source}:{ident.value}"
+                found = session.scalar(select(CustomerIdentity).where(
+                    CustomerIdentity.workspace_id == ws, CustomerIdentity.match_key == key))
+                if found is not None:
+                    customer = session.get(Customer, found.customer_id)
+                    break
+            if customer is None:
+                phone = normalize_phone(o.customer.phone or "")
+                customer = Customer(workspace_id=ws, name=o.customer.name, city=o.customer.city,
+                                    province=o.customer.province, phone_hash=phone_hash(phone) if phone else None,
+                                    top_categories=[], platforms=[])
+                session.add(customer)
+                session.flush()
+                for ident in o.customer.identities:
+                    session.add(CustomerIdentity(
+                        workspace_id=ws, customer_id=customer.id, source=ident.source, kind=ident.kind,
+                        value=ident.value, match_key=f"{ident.kind}:{ident.source}:{ident.value}",
+                        verified=ident.verified, followers=ident.followers))
+        order = Order(workspace_id=ws, customer_id=customer.id if customer else None, source=o.source,
+                      shop_id=o.shop_id, source_order_id=o.source_order_id, status=o.status, currency=o.currency,
+                      subtotal=o.subtotal, discount=o.discount, shipping=o.shipping, total=o.total, paid=o.paid,
+                      refunded=o.refunded, placed_at=o.created_at, paid_at=o.paid_at,
+                      source_updated_at=o.source_updated_at, discount_codes=[], attribution=o.attribution, raw=o.raw)
+        session.add(order)
+        session.flush()
+        for li in o.line_items:
+            session.add(OrderLineItem(workspace_id=ws, order_id=order.id, sku=li.sku, title=li.title,
+                                      category=li.category, quantity=li.quantity, unit_price=li.unit_price,
+                                      total=li.total))
+        if customer is not None and o.status in PAID_STATUSES:
+            customer.orders_count += 1
+            customer.total_spent += o.paid - o.refunded
+            customer.last_order_at = max(customer.last_order_at or o.created_at, o.created_at)
+            customer.first_order_at = min(customer.first_order_at or o.created_at, o.created_at)
+        session.commit()
+    elapsed = time.perf_counter() - start
+    session.close()
+    return elapsed
+
+
+def generate(n: int, seed: int) -> tuple[list[OrderIn], float]:
+    """The first n demo orders (customers sized so the stream has at least n)."""
+    spec = DemoSpec(customers=max(1000, n // 3), months=12, seed=seed, end=datetime(2026, 11, 1, tzinfo=UTC))
+    start = time.perf_counter()
+    out: list[OrderIn] = []
+    for o in demo_orders(spec):
+        out.append(o)
+        if len(out) >= n:
+            break
+    return out, time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--orders", type=int, default=100_000)
+    ap.add_argument("--naive-orders", type=int, default=5_000)
+    ap.add_argument("--batch-size", type=int, default=5_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pg", default=os.environ.get("SHEQUN_BENCH_PG", ""))
+    args = ap.parse_args()
+
+    orders, gen_s = generate(args.orders, 7)
+    lines = sum(len(o.line_items) for o in orders)
+    print(f"data: {len(orders):,} demo orders with {lines:,} line items "
+          f"(generated in {gen_s:.1f}s, not timed below); machine: {os.cpu_count()} cores")
+    sqlite_url = f"sqlite:///{Path(os.environ['SHEQUN_VAR_DIR']) / 'bench.db'}"
+    targets = [("SQLite", sqlite_url)] + ([("PostgreSQL", args.pg)] if args.pg else [])
+    results = []
+    for name, url in targets:
+        fast = [run_batched(url, orders, args.batch_size) for _ in range(args.repeat)]
+        naive_set = orders[: args.naive_orders]
+        slow = [run_naive(url, naive_set) for _ in range(max(1, args.repeat - 1))]
+        fast_rate = len(orders) / statistics.median(fast)
+        slow_rate = len(naive_set) / statistics.median(slow)
+        results.append({"db": name, "orders": len(orders), "line_items": lines, "batched_orders_per_s": round(fast_rate),
+                        "batched_runs_s": [round(x, 2) for x in fast], "naive_orders": len(naive_set),
+                        "naive_orders_per_s": round(slow_rate), "naive_runs_s": [round(x, 2) for x in slow],
+                        "ratio": round(fast_rate / slow_rate, 1)})
+        print(f"{name:10s} batched: {fast_rate:>9,.0f} orders/s ({fast_rate * lines / len(orders):,.0f} lines/s; "
+              f"median of {len(fast)})   naive: {slow_rate:>7,.0f} orders/s   ratio {fast_rate / slow_rate:.1f}x")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "import.json").write_text(json.dumps(results, indent=2))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
