@@ -153,7 +153,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--orders", type=int, default=100_000)
     ap.add_argument("--naive-orders", type=int, default=5_000)
-    ap.add_argument("--batch-size", type=int, default=5_000)
+    ap.add_argument("--batch-size", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--pg", default=os.environ.get("SHEQUN_BENCH_PG", ""))
     args = ap.parse_args()

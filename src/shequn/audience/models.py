@@ -41,6 +41,8 @@ class Customer(Base):
     total_spent: Mapped[int] = mapped_column(Money, default=0)
     avg_order_value: Mapped[int] = mapped_column(Money, default=0)
     top_categories: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    # Full spend per category (fen), so new orders update the facts without re-reading old orders.
+    category_spend: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
     # Social reach.
     platforms: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     followers_total: Mapped[int] = mapped_column(Integer, default=0)

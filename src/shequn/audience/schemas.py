@@ -35,14 +35,14 @@ class CustomerIn:
 
 @dataclass(slots=True)
 class PurchaseFacts:
-    """A customer's purchase facts as computed by commerce from its orders."""
+    """A customer's purchase facts (or a delta to add to them), computed by commerce from its orders."""
 
     customer_id: int
     first_order_at: datetime | None
     last_order_at: datetime | None
     orders_count: int
     total_spent: int
-    top_categories: list[dict[str, Any]]
+    category_spend: dict[str, int]
 
 
 @dataclass(slots=True)

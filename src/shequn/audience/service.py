@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -48,15 +49,22 @@ def register_timeline_source(name: str, source: TimelineSource) -> None:
     _timeline_sources[name] = source
 
 
-def update_purchase_facts(session: Session, *, workspace_id: int, facts: Sequence[PurchaseFacts]) -> None:
-    """Store purchase facts computed by commerce (one executemany for the whole batch)."""
-    if not facts:
-        return
-    bulk = Bulk(session)
+TOP_CATEGORIES = 3
+
+
+def top_categories_of(category_spend: dict[str, int], limit: int = TOP_CATEGORIES) -> list[dict[str, Any]]:
+    """The biggest categories with their spend and share of all category spend."""
+    total = sum(category_spend.values()) or 1
+    ranked = sorted(category_spend.items(), key=lambda x: (-x[1], x[0]))[:limit]
+    return [{"category": c, "spent": a, "share": round(a / total, 3)} for c, a in ranked]
+
+
+def _write_facts(bulk: Bulk, workspace_id: int, facts: Sequence[PurchaseFacts]) -> None:
     now = bulk.ts(utcnow())
     bulk.executemany(
         "UPDATE customers SET first_order_at = ?, last_order_at = ?, orders_count = ?, total_spent = ?, "
-        "avg_order_value = ?, top_categories = ?j, updated_at = ? WHERE id = ? AND workspace_id = ?",
+        "avg_order_value = ?, top_categories = ?j, category_spend = ?j, updated_at = ? "
+        "WHERE id = ? AND workspace_id = ?",
         [
             (
                 bulk.ts(f.first_order_at),
@@ -64,7 +72,8 @@ def update_purchase_facts(session: Session, *, workspace_id: int, facts: Sequenc
                 f.orders_count,
                 f.total_spent,
                 f.total_spent // f.orders_count if f.orders_count else 0,
-                bulk.js(f.top_categories),
+                bulk.js(top_categories_of(f.category_spend)),
+                bulk.js(f.category_spend),
                 now,
                 f.customer_id,
                 workspace_id,
@@ -72,6 +81,50 @@ def update_purchase_facts(session: Session, *, workspace_id: int, facts: Sequenc
             for f in facts
         ],
     )
+
+
+def update_purchase_facts(session: Session, *, workspace_id: int, facts: Sequence[PurchaseFacts]) -> None:
+    """Replace customers' purchase facts with ones recomputed from all their orders."""
+    if facts:
+        _write_facts(Bulk(session), workspace_id, facts)
+
+
+def add_purchase_facts(session: Session, *, workspace_id: int, deltas: Sequence[PurchaseFacts]) -> None:
+    """Add the facts of new orders to customers' stored facts (no re-read of their older orders)."""
+    if not deltas:
+        return
+    bulk = Bulk(session)
+    current = {
+        cid: (first, last, n, spent, cats)
+        for cid, first, last, n, spent, cats in bulk.select_in(
+            "SELECT id, first_order_at, last_order_at, orders_count, total_spent, category_spend FROM customers "
+            "WHERE workspace_id = ? AND id {in}",
+            [d.customer_id for d in deltas],
+            [workspace_id],
+        )
+    }
+    merged = []
+    for d in deltas:
+        if d.customer_id not in current:
+            continue
+        first, last, n, spent, cats = current[d.customer_id]
+        first, last = bulk.parse_ts(first), bulk.parse_ts(last)
+        spend = dict(cats if isinstance(cats, dict) else orjson.loads(cats or "{}"))
+        for cat, amount in d.category_spend.items():
+            spend[cat] = spend.get(cat, 0) + amount
+        firsts = [t for t in (first, d.first_order_at) if t is not None]
+        lasts = [t for t in (last, d.last_order_at) if t is not None]
+        merged.append(
+            PurchaseFacts(
+                customer_id=d.customer_id,
+                first_order_at=min(firsts) if firsts else None,
+                last_order_at=max(lasts) if lasts else None,
+                orders_count=n + d.orders_count,
+                total_spent=max(spent + d.total_spent, 0),
+                category_spend=spend,
+            )
+        )
+    _write_facts(bulk, workspace_id, merged)
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,8 @@ CNY_EVENTS: tuple[tuple[int, int, float, str, Deal, int], ...] = (
     (-4, 18, 0.35, "cny_{y}", None, 0),  # couriers stop over the holiday
     (14, 7, 0.7, "always_on", None, 0),
 )
+# Category weight multipliers per season (0 ordinary, 1 gift season, 2 spring new tea).
+SEASON_BOOST: tuple[dict[str, float], ...] = ({}, {"礼盒": 4}, {"绿茶": 3})
 WEEKDAY: tuple[float, ...] = (0.92, 0.95, 0.97, 1.0, 1.05, 1.18, 1.15)  # Monday first: weekends buy more
 
 # 春节 (Chinese New Year's Day) and 中秋 dates: lunar holidays, so a lookup table beats computing them.

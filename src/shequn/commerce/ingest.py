@@ -22,7 +22,6 @@ from shequn.core.clock import utcnow
 from shequn.core.db import reserve_ids
 from shequn.core.signals import send_on_commit
 
-TOP_CATEGORIES = 3
 MAX_KEPT_ERRORS = 10_000
 
 
@@ -161,11 +160,12 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     stats.created += len(new)
     stats.updated += len(changed)
     affected = {c for c in customer_ids if c is not None} | old_customers | resolution.touched
-    # Customers created by this batch have no other orders: their facts come from the batch itself.
-    audience_service.update_purchase_facts(
-        session, workspace_id=workspace_id, facts=_batch_facts(todo, customer_ids, resolution.created, products)
-    )
-    refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=affected - resolution.created)
+    # An updated order can change or move spend, so its customers (old and new) are recomputed from
+    # all their orders; everyone else only gains new orders, which are added to the stored facts.
+    recompute = old_customers | {cid for cid in customer_ids[len(new) :] if cid is not None}
+    deltas = _new_order_facts(new, customer_ids[: len(new)], recompute, products)
+    audience_service.add_purchase_facts(session, workspace_id=workspace_id, deltas=deltas)
+    refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=recompute)
     stats.customers |= affected
     paid_ids = [oid for oid, o in zip(ids, todo, strict=True) if o.status in PAID_STATUSES]
     send_on_commit(
@@ -311,44 +311,32 @@ def _ensure_products(
     return known
 
 
-def _batch_facts(
+def _new_order_facts(
     orders: Sequence[OrderIn],
     customer_ids: Sequence[int | None],
-    created: set[int],
+    skip: set[int],
     products: dict[str, tuple[int, str]],
 ) -> list[PurchaseFacts]:
-    acc: dict[int, list[Any]] = {}
-    cats: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    """Per customer, the facts contributed by these new orders (paid-like ones count)."""
+    acc: dict[int, PurchaseFacts] = {}
     for o, cid in zip(orders, customer_ids, strict=True):
-        if cid is None or cid not in created:
+        if cid is None or cid in skip or o.status not in PAID_STATUSES:
             continue
-        a = acc.setdefault(cid, [None, None, 0, 0])
-        if o.status not in PAID_STATUSES:
-            continue
-        a[0] = o.created_at if a[0] is None or o.created_at < a[0] else a[0]
-        a[1] = o.created_at if a[1] is None or o.created_at > a[1] else a[1]
-        a[2] += 1
-        a[3] += o.paid - o.refunded
+        f = acc.get(cid)
+        if f is None:
+            f = acc[cid] = PurchaseFacts(cid, o.created_at, o.created_at, 0, 0, {})
+        if f.first_order_at is None or o.created_at < f.first_order_at:
+            f.first_order_at = o.created_at
+        if f.last_order_at is None or o.created_at > f.last_order_at:
+            f.last_order_at = o.created_at
+        f.orders_count += 1
+        f.total_spent += o.paid - o.refunded
+        spend = f.category_spend
         for li in o.line_items:
-            cat = li.category or products.get(li.sku, (None, ""))[1]
+            cat = (li.category or products.get(li.sku, (0, ""))[1])[:64]
             if cat:
-                cats[cid][cat[:64]] += li.total
-    return [_facts(cid, a, list(cats[cid].items()) if cid in cats else []) for cid, a in acc.items()]
-
-
-def _facts(cid: int, agg: list[Any], spent_by_cat: list[tuple[str, int]]) -> PurchaseFacts:
-    first, last, n, spent = agg
-    spent_by_cat.sort(key=lambda x: (-x[1], x[0]))
-    total = sum([a for _, a in spent_by_cat]) or 1
-    top = [{"category": c, "spent": a, "share": round(a / total, 3)} for c, a in spent_by_cat[:TOP_CATEGORIES]]
-    return PurchaseFacts(
-        customer_id=cid,
-        first_order_at=first,
-        last_order_at=last,
-        orders_count=n,
-        total_spent=max(spent, 0),
-        top_categories=top,
-    )
+                spend[cat] = spend.get(cat, 0) + li.total
+    return list(acc.values())
 
 
 def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids: set[int]) -> None:
@@ -376,5 +364,5 @@ def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids:
         [workspace_id],
     ):
         cats[cid].append((cat, int(amount or 0)))
-    facts = [_facts(cid, a, cats.get(cid, [])) for cid, a in agg.items()]
+    facts = [PurchaseFacts(cid, a[0], a[1], a[2], max(a[3], 0), dict(cats.get(cid, []))) for cid, a in agg.items()]
     audience_service.update_purchase_facts(session, workspace_id=workspace_id, facts=facts)

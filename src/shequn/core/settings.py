@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     jobs_mode: Literal["embedded", "external", "immediate"] = "embedded"
     job_workers: int = 2
     max_upload_mb: int = Field(default=50, ge=1)
-    import_batch_size: int = Field(default=5000, ge=1)
+    import_batch_size: int = Field(default=10_000, ge=1)
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
     default_timezone: str = "Asia/Shanghai"
     session_hours: int = 12

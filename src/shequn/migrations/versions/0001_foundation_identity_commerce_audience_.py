@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 12:20:07.370949
+Create Date: 2026-11-24 12:31:23.983657
 """
 
 from collections.abc import Sequence
@@ -137,6 +137,11 @@ def upgrade() -> None:
         sa.Column("avg_order_value", sa.BigInteger(), nullable=False),
         sa.Column(
             "top_categories",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "category_spend",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
