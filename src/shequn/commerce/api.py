@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from sqlalchemy.orm import Session
 
-from shequn.commerce import service
+from shequn.commerce import service, webhooks
 from shequn.commerce.canonical import OrderIn, ProductIn, RowError
+from shequn.commerce.errors import WebhookRejected
 from shequn.commerce.schemas import (
     OrderBatch,
     OrderDetailOut,
@@ -16,6 +17,9 @@ from shequn.commerce.schemas import (
     ProductPush,
     PushResult,
     RowErrorOut,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
 )
 from shequn.core import jobs
 from shequn.core.errors import NotFound, TooLarge, ValidationFailed
@@ -169,3 +173,53 @@ def import_errors(
         RowErrorOut.model_validate(e)
         for e in service.list_row_errors(db, workspace_id=actor.workspace_id, job_id=job_id)
     ]
+
+
+@router.post("/webhooks", response_model=WebhookCreated, status_code=201)
+def create_webhook(
+    body: WebhookCreate, actor: Actor = Depends(require(Perm.MANAGE_TOKENS)), db: Session = Depends(get_db)
+) -> WebhookCreated:
+    """Create an inbound order webhook; give the URL and secret to the shop."""
+    token, secret, hook = webhooks.create_webhook(
+        db,
+        actor,
+        source=body.source,
+        shop_id=body.shop_id,
+        name=body.name,
+        secret=body.secret,
+        client_id=body.client_id,
+    )
+    db.commit()
+    return WebhookCreated(
+        **WebhookOut.model_validate(hook).model_dump(), url_path=f"/api/v1/hooks/orders/{token}", secret=secret
+    )
+
+
+@router.get("/webhooks", response_model=list[WebhookOut])
+def list_webhooks(
+    actor: Actor = Depends(require(Perm.MANAGE_TOKENS)), db: Session = Depends(get_db)
+) -> list[WebhookOut]:
+    """The workspace's inbound order webhooks."""
+    return [WebhookOut.model_validate(h) for h in webhooks.list_webhooks(db, actor)]
+
+
+@router.post("/hooks/orders/{token}", response_model=PushResult)
+async def receive_order_webhook(token: str, request: Request, db: Session = Depends(get_db)) -> PushResult:
+    """Receive orders from a shop; authenticated by the platform's signature, not a bearer token."""
+    body = await request.body()
+    hook = webhooks.find_webhook(db, token)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        webhooks.verify_signature(hook, body, headers)
+        orders = webhooks.parse_webhook_orders(hook, body)
+    except (WebhookRejected, ValidationFailed):
+        webhooks.record_delivery(hook, ok=False)
+        db.commit()
+        raise
+    actor = Actor(workspace_id=hook.workspace_id, role="operator", ip=request.client.host if request.client else "")
+    stats, ids = service.push_orders(db, actor, orders)
+    webhooks.record_delivery(hook, ok=True)
+    db.commit()
+    return PushResult(
+        received=stats.received, created=stats.created, updated=stats.updated, unchanged=stats.unchanged, order_ids=ids
+    )

@@ -20,3 +20,10 @@ class ImportFileRejected(ShequnError):
 
     code = "import_file_rejected"
     status_code = 422
+
+
+class WebhookRejected(ShequnError):
+    """An inbound webhook failed its signature or format check."""
+
+    code = "webhook_rejected"
+    status_code = 401

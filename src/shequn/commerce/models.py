@@ -95,3 +95,24 @@ class ImportRowError(Base):
     field: Mapped[str] = mapped_column(String(100), default="")
     reason: Mapped[str] = mapped_column(String(255))
     source_order_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class OrderWebhook(Base):
+    """An inbound order webhook: a URL token (stored hashed) and the shop's signing secret (encrypted)."""
+
+    __tablename__ = "order_webhooks"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    shop_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_encrypted: Mapped[str] = mapped_column(String(512))
+    client_id: Mapped[str] = mapped_column(String(128), default="")
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

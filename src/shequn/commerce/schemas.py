@@ -167,3 +167,35 @@ class RowErrorOut(BaseModel):
     field: str
     reason: str
     source_order_id: str
+
+
+class WebhookCreate(BaseModel):
+    """A new inbound order webhook for one shop."""
+
+    source: Literal["shopify", "woocommerce", "youzan", "shequn"]
+    shop_id: str = Field(default="default", max_length=64)
+    name: str = Field(default="", max_length=120)
+    secret: str = Field(default="", max_length=256, description="the shop's signing secret; generated if empty")
+    client_id: str = Field(default="", max_length=128, description="Youzan client_id (part of its signature)")
+
+
+class WebhookOut(BaseModel):
+    """An inbound webhook (never its secret)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    source: str
+    shop_id: str
+    name: str
+    received: int
+    rejected: int
+    created_at: datetime
+    last_received_at: datetime | None
+
+
+class WebhookCreated(WebhookOut):
+    """A webhook just created: the URL path and secret are shown this once."""
+
+    url_path: str
+    secret: str
