@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,25 +25,26 @@ def last_months(now: datetime, count: int, latest: str | None = None) -> list[st
     return out[::-1]
 
 
-def _nice_max(value: float) -> float:
-    """A round axis maximum at or above value (1, 2, 2.5, 5 × 10^n)."""
+def _nice_step(value: float) -> float:
+    """A round step (1, 2, 2.5 or 5 × 10^n) at or above value."""
     if value <= 0:
         return 1.0
-    magnitude = 10 ** (len(str(int(value))) - 1)
+    magnitude = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if step * magnitude >= value:
-            return float(step * magnitude)
-    return float(10 * magnitude)
+            return step * magnitude
+    return 10 * magnitude
 
 
 def bar_chart(
     points: Sequence[tuple[str, int]], *, value_label: Callable[[int], str], title: str,
-    width: int = 720, height: int = 240,
+    width: int = 1100, height: int = 260, ticks: int = 4,
 ) -> Markup:
     """A vertical bar chart (e.g. GMV by month) with a labelled y axis and a tooltip per bar."""
     left, right, top, bottom = 64, 8, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = _nice_max(max((v for _, v in points), default=0))
+    step = _nice_step(max((v for _, v in points), default=0) / ticks)
+    top_value = step * ticks
     n = max(len(points), 1)
     slot = plot_w / n
     bar_w = max(slot * 0.62, 2)
@@ -50,13 +52,13 @@ def bar_chart(
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
         f'preserveAspectRatio="xMidYMid meet">'
     ]
-    for i in range(5):
-        frac = i / 4
+    for i in range(ticks + 1):
+        frac = i / ticks
         y = top + plot_h - frac * plot_h
         parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(
             f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(value_label(int(top_value * frac)))}</text>"
+            f"{escape(value_label(int(step * i)))}</text>"
         )
     for i, (label, value) in enumerate(points):
         h = plot_h * value / top_value if top_value else 0

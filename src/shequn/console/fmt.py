@@ -22,18 +22,12 @@ def money(fen: int | None, currency: str = "CNY") -> str:
 
 
 def money_short(fen: int, locale: str) -> str:
-    """A compact amount for chart labels: ¥1.2万 / ¥12k."""
+    """A compact amount for chart labels: ¥1.5万 / ¥15k (no trailing .0)."""
     yuan = fen / 100
-    if locale == "zh-CN":
-        if yuan >= 1e8:
-            return f"¥{yuan / 1e8:.1f}亿"
-        if yuan >= 1e4:
-            return f"¥{yuan / 1e4:.1f}万"
-    else:
-        if yuan >= 1e6:
-            return f"¥{yuan / 1e6:.1f}M"
-        if yuan >= 1e3:
-            return f"¥{yuan / 1e3:.1f}k"
+    units = ((1e8, "亿"), (1e4, "万")) if locale == "zh-CN" else ((1e6, "M"), (1e3, "k"))
+    for size, suffix in units:
+        if yuan >= size:
+            return f"¥{yuan / size:.1f}".removesuffix(".0") + suffix
     return f"¥{yuan:,.0f}"
 
 

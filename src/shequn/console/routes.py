@@ -1,5 +1,9 @@
-"""Console pages (being built)."""
+"""Console pages: one router gathering every page module (server-rendered Jinja2 + htmx)."""
 
 from fastapi import APIRouter
 
+from shequn.console.pages import auth, commerce, customers, imports, overview, settings
+
 router = APIRouter(include_in_schema=False)
+for _module in (auth, overview, customers, commerce, imports, settings):
+    router.include_router(_module.router)

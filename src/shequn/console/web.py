@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -169,6 +169,12 @@ def render(
     def _t(key: str, **params: Any) -> str:
         return t(key, locale, **params)
 
+    def _tl(prefix: str, value: object) -> str:
+        """A label for a data value (status, source, role …); unknown values show as they are."""
+        key = f"{prefix}{value}"
+        text = t(key, locale)
+        return str(value) if text == key else text
+
     def _money(fen: int | None, cur: str | None = None) -> str:
         return fmt.money(fen, cur or currency)
 
@@ -176,7 +182,7 @@ def render(
         return fmt.local_dt(value, tz, pattern)
 
     html = env.get_template(template).render(
-        request=request, ctx=ctx, locale=locale, t=_t, money=_money, dt=_dt, number=fmt.number, pct=fmt.pct,
+        request=request, ctx=ctx, locale=locale, t=_t, tl=_tl, money=_money, dt=_dt, number=fmt.number, pct=fmt.pct,
         bar=bar_svg, query=lambda **kw: _query(request, **kw), path=request.url.path, Perm=Perm,
         version=__version__, quote=quote, **variables,
     )
@@ -201,7 +207,7 @@ def login_redirect(request: Request) -> Response:
 class ConsoleRoute(APIRoute):
     """A route whose errors become HTML pages in the console layout instead of JSON."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """Wrap FastAPI's handler (dependencies run inside it, so their errors are caught too)."""
         inner = super().get_route_handler()
 
@@ -236,9 +242,11 @@ def pager(total: int, page: int, per_page: int = PER_PAGE) -> dict[str, Any]:
     """Page links with ellipses: 1 … 4 5 [6] 7 8 … 20."""
     pages = max(1, -(-total // per_page))
     page = min(page, pages)
+    keep = {1, pages, *range(page - 2, page + 3)}
+    keep |= {n for n in range(2, pages) if n - 1 in keep and n + 1 in keep}  # no "…" standing for one page
     shown: list[int | None] = []
     for n in range(1, pages + 1):
-        if n in (1, pages) or abs(n - page) <= 2:
+        if n in keep:
             shown.append(n)
         elif shown and shown[-1] is not None:
             shown.append(None)

@@ -1,0 +1,1 @@
+"""Console page modules (routes call services only)."""
