@@ -13,10 +13,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
 from shequn.audience.schemas import CustomerIn
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
@@ -59,7 +57,7 @@ IDENTITY_COLUMNS = (
     "created_at",
 )
 
-MergeHook = Callable[[Session, int, list[int], int], None]
+MergeHook = Callable[[Session, int, list[tuple[int, int]]], None]  # (loser, winner) pairs
 _merge_hooks: list[MergeHook] = []
 
 
@@ -180,6 +178,7 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
     root_customer: dict[str, int] = {}
     new_roots: list[str] = []
     touched: set[int] = set()
+    merges: list[Merge] = []
     for root, keys in groups.items():
         owners = sorted({existing[k] for k in keys if k in existing})
         if not owners:
@@ -188,11 +187,11 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
         winner = owners[0]
         if len(owners) > 1:
             shared = next(k for k in keys if k in existing and existing[k] != winner)
-            merge_customers(
-                session, workspace_id=workspace_id, winner_id=winner, loser_ids=owners[1:], match_key=shared
-            )
+            merges.extend(Merge(winner, loser, shared) for loser in owners[1:])
         root_customer[root] = winner
         touched.add(winner)
+
+    merge_customers(session, workspace_id=workspace_id, merges=merges)
 
     # Contact data for each group comes from its first person that has it.
     contact: dict[str, _Prepared] = {}
@@ -294,44 +293,70 @@ def _fill_contact_gaps(bulk: Bulk, pairs: list[tuple[int, _Prepared]]) -> None:
     )
 
 
-def merge_customers(
-    session: Session, *, workspace_id: int, winner_id: int, loser_ids: Sequence[int], match_key: str
-) -> None:
-    """Fold losers into winner: identities and (through hooks) other domains' rows move to winner."""
-    losers = [i for i in loser_ids if i != winner_id]
-    if not losers:
+@dataclass(frozen=True)
+class Merge:
+    """Fold loser into winner because they share match_key."""
+
+    winner_id: int
+    loser_id: int
+    match_key: str
+
+
+CONTACT_COLUMNS = ("name", "city", "province", "phone_hash", "phone_masked", "email_masked")
+
+
+def merge_customers(session: Session, *, workspace_id: int, merges: Sequence[Merge]) -> None:
+    """Fold losers into winners: identities move, other domains move their rows through merge hooks.
+
+    A batch's merges run as a few executemany statements, so an import that links thousands of
+    customers costs the same handful of statements as one that links two.
+    """
+    merges = [m for m in merges if m.winner_id != m.loser_id]
+    if not merges:
         return
-    session.execute(
-        update(CustomerIdentity)
-        .where(CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.customer_id.in_(losers))
-        .values(customer_id=winner_id)
-    )
-    session.execute(
-        update(Customer)
-        .where(Customer.workspace_id == workspace_id, Customer.id.in_(losers))
-        .values(merged_into_id=winner_id, updated_at=utcnow())
+    bulk = Bulk(session)
+    now = bulk.ts(utcnow())
+    pairs = [(m.winner_id, workspace_id, m.loser_id) for m in merges]
+    bulk.executemany("UPDATE customer_identities SET customer_id = ? WHERE workspace_id = ? AND customer_id = ?", pairs)
+    bulk.executemany(
+        "UPDATE customers SET merged_into_id = ?, updated_at = ? WHERE workspace_id = ? AND id = ?",
+        [(m.winner_id, now, workspace_id, m.loser_id) for m in merges],
     )
     # Earlier merges into a loser now point at the final winner, so lookups never chain.
-    session.execute(
-        update(Customer)
-        .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.in_(losers))
-        .values(merged_into_id=winner_id)
+    bulk.executemany("UPDATE customers SET merged_into_id = ? WHERE workspace_id = ? AND merged_into_id = ?", pairs)
+    _fill_winner_contacts(bulk, workspace_id, merges)
+    bulk.insert(
+        "customer_merges",
+        ("workspace_id", "winner_id", "loser_id", "match_key", "created_at"),
+        [(workspace_id, m.winner_id, m.loser_id, m.match_key[:320], now) for m in merges],
     )
-    winner = session.get(Customer, winner_id)
-    for loser in session.scalars(select(Customer).where(Customer.id.in_(losers))):
-        if winner is not None:
-            for col in ("name", "city", "province", "phone_masked", "email_masked"):
-                if not getattr(winner, col) and getattr(loser, col):
-                    setattr(winner, col, getattr(loser, col))
-            if winner.phone_hash is None and loser.phone_hash:
-                winner.phone_hash = loser.phone_hash
-        session.add(
-            CustomerMerge(workspace_id=workspace_id, winner_id=winner_id, loser_id=loser.id, match_key=match_key[:320])
-        )
-    session.flush()
     for hook in _merge_hooks:
-        hook(session, workspace_id, losers, winner_id)
-    refresh_social(session, workspace_id=workspace_id, customer_ids={winner_id})
+        hook(session, workspace_id, [(m.loser_id, m.winner_id) for m in merges])
+    refresh_social(session, workspace_id=workspace_id, customer_ids={m.winner_id for m in merges})
+    session.expire_all()  # ORM copies of these customers are stale after the raw updates
+
+
+def _fill_winner_contacts(bulk: Bulk, workspace_id: int, merges: Sequence[Merge]) -> None:
+    """A winner keeps its contact data and takes a loser's where its own is empty."""
+    ids = sorted({m.winner_id for m in merges} | {m.loser_id for m in merges})
+    cols = ", ".join(CONTACT_COLUMNS)
+    rows = {
+        r[0]: list(r[1:])
+        for r in bulk.select_in(
+            f"SELECT id, {cols} FROM customers WHERE workspace_id = ? AND id {{in}}", ids, [workspace_id]
+        )
+    }
+    changed: dict[int, list[object]] = {}
+    for m in merges:
+        winner, loser = rows.get(m.winner_id), rows.get(m.loser_id)
+        if winner is None or loser is None:
+            continue
+        for i, value in enumerate(loser):
+            if not winner[i] and value:
+                winner[i] = value
+                changed[m.winner_id] = winner
+    sets = ", ".join(f"{c} = ?" for c in CONTACT_COLUMNS)
+    bulk.executemany(f"UPDATE customers SET {sets} WHERE id = ?", [(*v, cid) for cid, v in changed.items()])
 
 
 def refresh_social(session: Session, *, workspace_id: int, customer_ids: set[int]) -> None:

@@ -21,6 +21,7 @@ class Customer(Base):
         Index("ix_customers_ws_spent", "workspace_id", "total_spent"),
         Index("ix_customers_ws_city", "workspace_id", "city"),
         Index("ix_customers_ws_phone", "workspace_id", "phone_hash"),
+        Index("ix_customers_merged_into", "merged_into_id"),
         {"sqlite_autoincrement": True},
     )
 

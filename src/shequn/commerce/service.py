@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, literal_column, or_, select, update
+from sqlalchemy import func, insert, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
@@ -19,6 +19,7 @@ from shequn.commerce.canonical import ORDER_STATUSES, PAID_STATUSES, OrderIn, Pa
 from shequn.commerce.errors import OrderNotFound, ProductNotFound
 from shequn.commerce.ingest import ImportStats, import_orders, refresh_customer_facts, upsert_orders
 from shequn.commerce.models import ImportRowError, Order, OrderLineItem, Product
+from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
 from shequn.core.errors import TooLarge, ValidationFailed
 from shequn.core.jobs import JobRun, enqueue_job
@@ -37,13 +38,12 @@ DEMO_JOB = "commerce.load_demo"
 # --- merges and timeline, registered with audience ----------------------------------------------
 
 
-def _move_orders_on_merge(session: Session, workspace_id: int, loser_ids: list[int], winner_id: int) -> None:
-    session.execute(
-        update(Order)
-        .where(Order.workspace_id == workspace_id, Order.customer_id.in_(loser_ids))
-        .values(customer_id=winner_id)
+def _move_orders_on_merge(session: Session, workspace_id: int, pairs: list[tuple[int, int]]) -> None:
+    Bulk(session).executemany(
+        "UPDATE orders SET customer_id = ? WHERE workspace_id = ? AND customer_id = ?",
+        [(winner, workspace_id, loser) for loser, winner in pairs],
     )
-    refresh_customer_facts(session, workspace_id=workspace_id, customer_ids={winner_id})
+    refresh_customer_facts(session, workspace_id=workspace_id, customer_ids={winner for _, winner in pairs})
 
 
 def _order_timeline(session: Session, workspace_id: int, customer_id: int, limit: int) -> list[TimelineEntry]:

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     default_timezone: str = "Asia/Shanghai"
     session_hours: int = 12
     sql_echo: bool = False
+    sqlite_cache_mb: int = Field(default=128, ge=8, description="page cache per SQLite connection")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
