@@ -59,7 +59,8 @@ class CustomerIdentity(Base):
     __tablename__ = "customer_identities"
     __table_args__ = (
         UniqueConstraint("workspace_id", "match_key"),
-        Index("ix_customer_identities_customer", "customer_id"),
+        Index("ix_customer_identities_ws_customer", "workspace_id", "customer_id"),
+        Index("ix_customer_identities_ws_value", "workspace_id", "value"),  # operator search by any id
         {"sqlite_autoincrement": True},
     )
 
