@@ -247,7 +247,9 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
         bulk.insert("customers", CUSTOMER_COLUMNS, rows)
 
     fresh = set(new_roots)
-    _fill_contact_gaps(bulk, [(root_customer[root], prep) for root, prep in contact.items() if root not in fresh])
+    _fill_contact_gaps(
+        bulk, workspace_id, [(root_customer[root], prep) for root, prep in contact.items() if root not in fresh]
+    )
 
     new_identities = []
     followers_updates = []
@@ -280,16 +282,44 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
     return Resolution(result, touched, created)
 
 
-def _fill_contact_gaps(bulk: Bulk, pairs: list[tuple[int, _Prepared]]) -> None:
-    """Existing customers keep their data; only empty name/city/province/phone fields are filled."""
-    for column, limit in (("name", 120), ("city", 32), ("province", 32)):
-        params = [
-            (getattr(p.person, column)[:limit], cid) for cid, p in pairs if p.person and getattr(p.person, column)
+def _fill_contact_gaps(bulk: Bulk, workspace_id: int, pairs: list[tuple[int, _Prepared]]) -> None:
+    """Existing customers keep their data; only empty name/city/province/phone/email fields are filled.
+
+    One read decides which rows really change, so a returning buyer costs a look-up, not four updates.
+    """
+    if not pairs:
+        return
+    current = {
+        r[0]: r[1:]
+        for r in bulk.select_in(
+            "SELECT id, name, city, province, phone_hash, email_masked FROM customers "
+            "WHERE workspace_id = ? AND id {in}",
+            sorted({cid for cid, _ in pairs}),
+            [workspace_id],
+        )
+    }
+    updates: dict[int, list[object]] = {}
+    masks: dict[int, str] = {}
+    for cid, prep in pairs:
+        person = prep.person
+        if cid not in current or person is None:
+            continue
+        base = updates.get(cid) or list(current[cid])
+        new = [
+            base[0] or person.name[:120],
+            base[1] or person.city[:32],
+            base[2] or person.province[:32],
+            base[3] or prep.phone_hash,
+            base[4] or prep.email_masked,
         ]
-        bulk.executemany(f"UPDATE customers SET {column} = ? WHERE id = ? AND {column} = ''", params)
-    phones = [(p.phone_hash, p.phone_masked, cid) for cid, p in pairs if p.phone_hash]
+        if new != list(current[cid]):
+            updates[cid] = new
+            if not current[cid][3] and new[3] and cid not in masks:
+                masks[cid] = prep.phone_masked
     bulk.executemany(
-        "UPDATE customers SET phone_hash = ?, phone_masked = ? WHERE id = ? AND phone_hash IS NULL", phones
+        "UPDATE customers SET name = ?, city = ?, province = ?, phone_hash = ?, email_masked = ?, "
+        "phone_masked = COALESCE(?, phone_masked) WHERE id = ?",
+        [(*v, masks.get(cid), cid) for cid, v in updates.items()],
     )
 
 

@@ -32,6 +32,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # million-customer import from turning into random disk reads.
     cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     cur.execute("PRAGMA mmap_size=1073741824")  # shared through the OS page cache, unlike cache_size
+    # Checkpoint every ~32 MB of WAL rather than 4 MB: hot index pages are then written once per
+    # checkpoint instead of many times during a bulk import.
+    cur.execute("PRAGMA wal_autocheckpoint=8000")
     cur.close()
 
 
