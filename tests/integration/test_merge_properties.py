@@ -27,6 +27,8 @@ POOL = [
     ("youzan", "customer_id", "y2", True),
     ("wechat", "unionid", "u1", True),
     ("shopify", "customer_id", "s1", True),
+    ("weibo", "handle", "tea-lover", True),
+    ("douyin", "handle", "tea-lover", True),  # the same handle on two platforms: two people unless linked
 ]
 PHONES = ["13800000001", "13800000002"]
 STATUSES = ["paid", "completed", "refunded", "cancelled", "partially_refunded"]
