@@ -178,16 +178,31 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
     root_customer: dict[str, int] = {}
     new_roots: list[str] = []
     touched: set[int] = set()
-    merges: list[Merge] = []
-    for root, keys in groups.items():
+    # Customers linked by this batch form components (one group can link A and B while another group
+    # still points at B): every group resolves to its component's oldest customer.
+    survivor: dict[int, int] = {}
+    link_key: dict[int, str] = {}
+
+    def final(cid: int) -> int:
+        while survivor.get(cid, cid) != cid:
+            cid = survivor[cid]
+        return cid
+
+    for keys in groups.values():
         owners = sorted({existing[k] for k in keys if k in existing})
+        for other in owners[1:]:
+            a, b = final(owners[0]), final(other)
+            if a != b:
+                winner, loser = min(a, b), max(a, b)
+                survivor[loser] = winner
+                link_key[loser] = next(k for k in keys if k in existing and existing[k] == other)
+    merges = [Merge(final(loser), loser, link_key[loser]) for loser in survivor]
+    for root, keys in groups.items():
+        owners = {existing[k] for k in keys if k in existing}
         if not owners:
             new_roots.append(root)
             continue
-        winner = owners[0]
-        if len(owners) > 1:
-            shared = next(k for k in keys if k in existing and existing[k] != winner)
-            merges.extend(Merge(winner, loser, shared) for loser in owners[1:])
+        winner = final(min(owners))
         root_customer[root] = winner
         touched.add(winner)
 
