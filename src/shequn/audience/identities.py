@@ -198,11 +198,11 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
                 link_key[loser] = next(k for k in keys if k in existing and existing[k] == other)
     merges = [Merge(final(loser), loser, link_key[loser]) for loser in survivor]
     for root, keys in groups.items():
-        owners = {existing[k] for k in keys if k in existing}
-        if not owners:
+        owned = [existing[k] for k in keys if k in existing]
+        if not owned:
             new_roots.append(root)
             continue
-        winner = final(min(owners))
+        winner = final(min(owned))
         root_customer[root] = winner
         touched.add(winner)
 

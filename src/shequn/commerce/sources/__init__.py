@@ -39,9 +39,7 @@ def detect_source(data: bytes, filename: str) -> str | None:
     return next((name for name, source in SOURCES.items() if source.sniff(data, filename)), None)
 
 
-def parse_orders(
-    data: bytes, filename: str, *, source: str | None, shop_id: str = "default"
-) -> Iterator[ParsedRow]:
+def parse_orders(data: bytes, filename: str, *, source: str | None, shop_id: str = "default") -> Iterator[ParsedRow]:
     """Parse an order file with the named source, detecting it when source is None."""
     name = source or detect_source(data, filename)
     if name is None:

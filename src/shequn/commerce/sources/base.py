@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow, RowError, to_time
+from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow, RowError, to_fen, to_time
 
 
 class FileError(Exception):
@@ -199,6 +199,15 @@ def require_id(value: Any, field_name: str) -> str:
     return result
 
 
+def discount_codes(entries: Any, path: str, amount_field: str) -> list[tuple[str, int]]:
+    """(code, fen) pairs from a platform's list of discount/coupon objects, skipping blank codes."""
+    return [
+        (text(obj(d).get("code")), to_fen(obj(d).get(amount_field), f"{path}[{i}].{amount_field}"))
+        for i, d in enumerate(seq(entries))
+        if text(obj(d).get("code"))
+    ]
+
+
 def round_div(amount: int, count: int) -> int:
     """amount / count rounded half up (for unit prices derived from line totals)."""
     return (2 * amount + count) // (2 * count)
@@ -242,9 +251,40 @@ def utm_from_url(url: str) -> dict[str, str]:
 
 
 _PROVINCES = (
-    "北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建",
-    "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海",
-    "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门",
+    "北京",
+    "天津",
+    "上海",
+    "重庆",
+    "河北",
+    "山西",
+    "辽宁",
+    "吉林",
+    "黑龙江",
+    "江苏",
+    "浙江",
+    "安徽",
+    "福建",
+    "江西",
+    "山东",
+    "河南",
+    "湖北",
+    "湖南",
+    "广东",
+    "海南",
+    "四川",
+    "贵州",
+    "云南",
+    "陕西",
+    "甘肃",
+    "青海",
+    "台湾",
+    "内蒙古",
+    "广西",
+    "西藏",
+    "宁夏",
+    "新疆",
+    "香港",
+    "澳门",
 )
 _MUNICIPALITIES = frozenset({"北京", "天津", "上海", "重庆"})
 _PROVINCE_SUFFIX = re.compile(r"^(省|市|特别行政区|壮族自治区|回族自治区|维吾尔自治区|自治区)")
@@ -252,13 +292,13 @@ _CITY = re.compile(r"^(.+?(?:自治州|地区|盟|市))")
 
 
 def short_province(name: str) -> str:
-    """"浙江省" → "浙江", "广西壮族自治区" → "广西"; unknown names pass through stripped."""
+    """ "浙江省" → "浙江", "广西壮族自治区" → "广西"; unknown names pass through stripped."""
     name = name.strip()
     return next((p for p in _PROVINCES if name.startswith(p)), name)
 
 
 def short_city(name: str) -> str:
-    """"杭州市" → "杭州"; prefectures such as "恩施土家族苗族自治州" keep their full name."""
+    """ "杭州市" → "杭州"; prefectures such as "恩施土家族苗族自治州" keep their full name."""
     name = name.strip()
     return name[:-1] if name.endswith("市") and len(name) > 2 else name
 
@@ -271,7 +311,7 @@ def split_address(address: str) -> tuple[str, str]:
         return "", ""
     if province in _MUNICIPALITIES:
         return province, province
-    rest = address[len(province):]
+    rest = address[len(province) :]
     rest = _PROVINCE_SUFFIX.sub("", rest).strip()
     if not rest:
         return province, ""

@@ -190,13 +190,15 @@ def _customer(value: Any, source: str) -> CustomerIn | None:
         if not identity_value:
             raise RowError(f"{path}.value", "missing")
         followers = ident.get("followers")
-        identities.append(IdentityIn(
-            source=text(ident.get("source")) or source,
-            kind=kind,
-            value=identity_value,
-            verified=bool(ident.get("verified", False)),
-            followers=None if followers in (None, "") else to_int(followers, f"{path}.followers"),
-        ))
+        identities.append(
+            IdentityIn(
+                source=text(ident.get("source")) or source,
+                kind=kind,
+                value=identity_value,
+                verified=bool(ident.get("verified", False)),
+                followers=None if followers in (None, "") else to_int(followers, f"{path}.followers"),
+            )
+        )
     return CustomerIn(
         identities=identities,
         name=text(data.get("name")),

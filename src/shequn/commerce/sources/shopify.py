@@ -21,6 +21,7 @@ from shequn.commerce.sources.base import (
     build_groups,
     build_rows,
     default_paid,
+    discount_codes,
     iter_json_records,
     json_head,
     latest,
@@ -89,8 +90,10 @@ def _order(record: Any, shop_id: str) -> OrderIn:
     order = obj(record)
     order_id = require_id(order.get("id"), "id")
     status = map_status(
-        text(order.get("financial_status")), text(order.get("fulfillment_status")),
-        cancelled=bool(order.get("cancelled_at")), closed=bool(order.get("closed_at")),
+        text(order.get("financial_status")),
+        text(order.get("fulfillment_status")),
+        cancelled=bool(order.get("cancelled_at")),
+        closed=bool(order.get("closed_at")),
         field_name="financial_status",
     )
     total = to_fen(order.get("total_price"), "total_price")
@@ -130,11 +133,7 @@ def _order(record: Any, shop_id: str) -> OrderIn:
         paid_at=paid_at,
         source_updated_at=updated or latest(created, paid_at),
         line_items=[_line(obj(item), i) for i, item in enumerate(seq(order.get("line_items")))],
-        discount_codes=[
-            (text(obj(d).get("code")), to_fen(obj(d).get("amount"), f"discount_codes[{i}].amount"))
-            for i, d in enumerate(seq(order.get("discount_codes")))
-            if text(obj(d).get("code"))
-        ],
+        discount_codes=discount_codes(order.get("discount_codes"), "discount_codes", "amount"),
         attribution=utm_from_url(text(order.get("landing_site"))),
         customer=_customer(order),
         raw=order,
@@ -192,8 +191,11 @@ def _csv_order(group: list[tuple[int, Row]], shop_id: str) -> OrderIn:
     _, head = group[0]  # order-level columns are only filled on an order's first row
     name = require_id(head.get("Name"), "Name")
     status = map_status(
-        head.get("Financial Status", ""), head.get("Fulfillment Status", ""),
-        cancelled=bool(head.get("Cancelled at")), closed=False, field_name="Financial Status",
+        head.get("Financial Status", ""),
+        head.get("Fulfillment Status", ""),
+        cancelled=bool(head.get("Cancelled at")),
+        closed=False,
+        field_name="Financial Status",
     )
     total = to_fen(head.get("Total"), "Total")
     created = to_time(head.get("Created at"), "Created at")

@@ -23,9 +23,7 @@ STATUS = "订单状态"
 CREATED = "订单创建时间"
 REQUIRED = (ORDER_ID, STATUS, CREATED)
 _MONEY_COLUMNS = ("总金额", "买家实际支付金额", "买家应付货款")
-_SNIFF_COLUMNS = frozenset(
-    {ORDER_ID, "买家会员名", STATUS, "买家实际支付金额", "收货地址", "宝贝标题", CREATED}
-)
+_SNIFF_COLUMNS = frozenset({ORDER_ID, "买家会员名", STATUS, "买家实际支付金额", "收货地址", "宝贝标题", CREATED})
 
 STATUS_MAP: dict[str, str] = {
     "等待买家付款": "pending_payment",

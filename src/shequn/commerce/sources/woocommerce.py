@@ -20,6 +20,7 @@ from shequn.commerce.canonical import (
 from shequn.commerce.sources.base import (
     build_rows,
     default_paid,
+    discount_codes,
     iter_json_records,
     json_head,
     latest,
@@ -47,11 +48,37 @@ STATUS_MAP: dict[str, str] = {
 }
 # WooCommerce stores Chinese provinces as codes (i18n/states/CN.php).
 CN_STATES: dict[str, str] = {
-    "CN1": "云南", "CN2": "北京", "CN3": "天津", "CN4": "河北", "CN5": "山西", "CN6": "内蒙古", "CN7": "辽宁",
-    "CN8": "吉林", "CN9": "黑龙江", "CN10": "上海", "CN11": "江苏", "CN12": "浙江", "CN13": "安徽",
-    "CN14": "福建", "CN15": "江西", "CN16": "山东", "CN17": "河南", "CN18": "湖北", "CN19": "湖南",
-    "CN20": "广东", "CN21": "广西", "CN22": "海南", "CN23": "重庆", "CN24": "四川", "CN25": "贵州",
-    "CN26": "陕西", "CN27": "甘肃", "CN28": "青海", "CN29": "宁夏", "CN30": "澳门", "CN31": "西藏",
+    "CN1": "云南",
+    "CN2": "北京",
+    "CN3": "天津",
+    "CN4": "河北",
+    "CN5": "山西",
+    "CN6": "内蒙古",
+    "CN7": "辽宁",
+    "CN8": "吉林",
+    "CN9": "黑龙江",
+    "CN10": "上海",
+    "CN11": "江苏",
+    "CN12": "浙江",
+    "CN13": "安徽",
+    "CN14": "福建",
+    "CN15": "江西",
+    "CN16": "山东",
+    "CN17": "河南",
+    "CN18": "湖北",
+    "CN19": "湖南",
+    "CN20": "广东",
+    "CN21": "广西",
+    "CN22": "海南",
+    "CN23": "重庆",
+    "CN24": "四川",
+    "CN25": "贵州",
+    "CN26": "陕西",
+    "CN27": "甘肃",
+    "CN28": "青海",
+    "CN29": "宁夏",
+    "CN30": "澳门",
+    "CN31": "西藏",
     "CN32": "新疆",
 }
 _PATHS = (("orders",), ("order",))
@@ -121,11 +148,7 @@ def _order(record: Any, shop_id: str) -> OrderIn:
         paid_at=paid_at,
         source_updated_at=updated or latest(created, paid_at),
         line_items=lines,
-        discount_codes=[
-            (text(obj(c).get("code")), to_fen(obj(c).get("discount"), f"coupon_lines[{i}].discount"))
-            for i, c in enumerate(seq(order.get("coupon_lines")))
-            if text(obj(c).get("code"))
-        ],
+        discount_codes=discount_codes(order.get("coupon_lines"), "coupon_lines", "discount"),
         attribution=_attribution(seq(order.get("meta_data"))),
         customer=_customer(order),
         raw=order,
@@ -161,7 +184,7 @@ def _attribution(meta: list[Any]) -> dict[str, str]:
             if key.startswith(prefix + "utm_"):
                 value = text(obj(entry).get("value"))
                 if value:
-                    result[key[len(prefix):]] = value
+                    result[key[len(prefix) :]] = value
                 break
     return result
 
