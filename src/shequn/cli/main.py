@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -12,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shequn.core import jobs
+from shequn.core.clock import SHANGHAI
 from shequn.core.db import new_session, session_scope
 from shequn.core.migrate import upgrade
 from shequn.core.settings import get_settings
@@ -26,7 +28,16 @@ console = Console()
 DEMO_EMAIL = "owner@shequn.local"
 DEMO_PASSWORD = "shequn-demo-2026"  # printed on start; development only (production refuses the dev secret)
 DEMO_SLUG = "demo-tea"
-DEMO_END = "2026-11-01T00:00:00+08:00"
+
+
+def _demo_end(day: str) -> str:
+    """Midnight Asia/Shanghai at the end of `day` (today when empty), as ISO text."""
+    try:
+        d = date.fromisoformat(day) if day else datetime.now(SHANGHAI).date()
+    except ValueError:
+        console.print(f"[red]--end must be YYYY-MM-DD, got {day!r}[/red]")
+        raise typer.Exit(2) from None
+    return (datetime.combine(d, datetime.min.time(), SHANGHAI) + timedelta(days=1)).isoformat()
 
 
 def _register() -> None:
@@ -110,8 +121,13 @@ def demo(
     months: int = typer.Option(12, min=1, max=36),
     seed: int = typer.Option(42),
     workspace: str = typer.Option(DEMO_SLUG),
+    end: str = typer.Option("", help="last day of the 12 months, YYYY-MM-DD (default: today, Asia/Shanghai)"),
 ) -> None:
-    """Generate the demo tea brand (products, customers, orders) into a workspace, as a job."""
+    """Generate the demo tea brand (products, customers, orders) into a workspace, as a job.
+
+    The same seed and end date always give the same data; the end defaults to today so the
+    dashboard's last twelve months are full.
+    """
     from shequn.commerce import service as commerce_service
 
     upgrade()
@@ -130,7 +146,7 @@ def demo(
             kind=commerce_service.DEMO_JOB,
             created_by=op.id,
             status="queued",
-            params={"customers": customers, "months": months, "seed": seed, "end": DEMO_END},
+            params={"customers": customers, "months": months, "seed": seed, "end": _demo_end(end)},
         )
         s.add(job)
         s.flush()
@@ -222,7 +238,7 @@ def up(customers: int = typer.Option(5000)) -> None:
     with new_session() as s:
         has_demo = identity_service.get_workspace_by_slug(s, DEMO_SLUG) is not None
     if not has_demo:
-        demo(customers=customers, months=12, seed=42, workspace=DEMO_SLUG)
+        demo(customers=customers, months=12, seed=42, workspace=DEMO_SLUG, end="")
     settings = get_settings()
     console.rule("shequn 社群")
     console.print(f"console:  http://{settings.host}:{settings.port}/")
