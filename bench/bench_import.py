@@ -21,20 +21,20 @@ from pathlib import Path
 os.environ.setdefault("SHEQUN_VAR_DIR", tempfile.mkdtemp(prefix="shequn-bench-"))
 os.environ["SHEQUN_JOBS_MODE"] = "immediate"
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import Session
 
-from shequn.audience.models import Customer, CustomerIdentity  # noqa: E402
-from shequn.commerce import service as commerce_service  # noqa: E402, F401  (registers merge hooks)
-from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow  # noqa: E402
-from shequn.commerce.demo import DemoSpec, demo_orders  # noqa: E402
-from shequn.commerce.ingest import import_orders  # noqa: E402
-from shequn.commerce.models import Order, OrderLineItem  # noqa: E402
-from shequn.core import db as core_db  # noqa: E402
-from shequn.core.migrate import upgrade  # noqa: E402
-from shequn.core.security import normalize_phone, phone_hash  # noqa: E402
-from shequn.core.settings import get_settings  # noqa: E402
-from shequn.identity import service as identity_service  # noqa: E402
+from shequn.audience.models import Customer, CustomerIdentity
+from shequn.commerce import service as commerce_service  # noqa: F401  (registers merge hooks)
+from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow
+from shequn.commerce.demo import DemoSpec, demo_orders
+from shequn.commerce.ingest import import_orders
+from shequn.commerce.models import Order, OrderLineItem
+from shequn.core import db as core_db
+from shequn.core.migrate import upgrade
+from shequn.core.security import normalize_phone, phone_hash
+from shequn.core.settings import get_settings
+from shequn.identity import service as identity_service
 
 OUT = Path(__file__).parent / "out"
 
@@ -60,7 +60,11 @@ def fresh_database(url: str) -> None:
 def make_workspace() -> int:
     with core_db.session_scope() as s:
         _, ws = identity_service.bootstrap_owner(
-            s, email="bench@example.com", password="bench-password", name="bench", workspace_slug="bench",
+            s,
+            email="bench@example.com",
+            password="bench-password",
+            name="bench",
+            workspace_slug="bench",
             workspace_name="bench",
         )
         return ws.id
@@ -73,8 +77,9 @@ def run_batched(url: str, orders: list[OrderIn], batch_size: int) -> float:
     session = core_db.new_session()
     rows = [ParsedRow(row=i + 1, item=o) for i, o in enumerate(orders)]
     start = time.perf_counter()
-    stats = import_orders(session, workspace_id=ws, rows=rows, batch_size=batch_size,
-                          on_batch=lambda _s: session.commit())
+    stats = import_orders(
+        session, workspace_id=ws, rows=rows, batch_size=batch_size, on_batch=lambda _s: session.commit()
+    )
     elapsed = time.perf_counter() - start
     session.close()
     assert stats.created == len({(o.source, o.shop_id, o.source_order_id) for o in orders}), stats
@@ -88,9 +93,14 @@ def run_naive(url: str, orders: list[OrderIn]) -> float:
     session: Session = core_db.new_session()
     start = time.perf_counter()
     for o in orders:
-        existing = session.scalar(select(Order).where(
-            Order.workspace_id == ws, Order.source == o.source, Order.shop_id == o.shop_id,
-            Order.source_order_id == o.source_order_id))
+        existing = session.scalar(
+            select(Order).where(
+                Order.workspace_id == ws,
+                Order.source == o.source,
+                Order.shop_id == o.shop_id,
+                Order.source_order_id == o.source_order_id,
+            )
+        )
         if existing is not None and existing.source_updated_at >= o.source_updated_at:
             session.commit()
             continue
@@ -98,40 +108,142 @@ def run_naive(url: str, orders: list[OrderIn]) -> float:
         if o.customer is not None:
             for ident in o.customer.identities:
                 key = f"{ident.kind}:{ident.source}:{ident.value}"
-                found = session.scalar(select(CustomerIdentity).where(
-                    CustomerIdentity.workspace_id == ws, CustomerIdentity.match_key == key))
+                found = session.scalar(
+                    select(CustomerIdentity).where(
+                        CustomerIdentity.workspace_id == ws, CustomerIdentity.match_key == key
+                    )
+                )
                 if found is not None:
                     customer = session.get(Customer, found.customer_id)
                     break
             if customer is None:
                 phone = normalize_phone(o.customer.phone or "")
-                customer = Customer(workspace_id=ws, name=o.customer.name, city=o.customer.city,
-                                    province=o.customer.province, phone_hash=phone_hash(phone) if phone else None,
-                                    top_categories=[], platforms=[])
+                customer = Customer(
+                    workspace_id=ws,
+                    name=o.customer.name,
+                    city=o.customer.city,
+                    province=o.customer.province,
+                    phone_hash=phone_hash(phone) if phone else None,
+                    top_categories=[],
+                    platforms=[],
+                )
                 session.add(customer)
                 session.flush()
                 for ident in o.customer.identities:
-                    session.add(CustomerIdentity(
-                        workspace_id=ws, customer_id=customer.id, source=ident.source, kind=ident.kind,
-                        value=ident.value, match_key=f"{ident.kind}:{ident.source}:{ident.value}",
-                        verified=ident.verified, followers=ident.followers))
-        order = Order(workspace_id=ws, customer_id=customer.id if customer else None, source=o.source,
-                      shop_id=o.shop_id, source_order_id=o.source_order_id, status=o.status, currency=o.currency,
-                      subtotal=o.subtotal, discount=o.discount, shipping=o.shipping, total=o.total, paid=o.paid,
-                      refunded=o.refunded, placed_at=o.created_at, paid_at=o.paid_at,
-                      source_updated_at=o.source_updated_at, discount_codes=[], attribution=o.attribution, raw=o.raw)
+                    session.add(
+                        CustomerIdentity(
+                            workspace_id=ws,
+                            customer_id=customer.id,
+                            source=ident.source,
+                            kind=ident.kind,
+                            value=ident.value,
+                            match_key=f"{ident.kind}:{ident.source}:{ident.value}",
+                            verified=ident.verified,
+                            followers=ident.followers,
+                        )
+                    )
+        order = Order(
+            workspace_id=ws,
+            customer_id=customer.id if customer else None,
+            source=o.source,
+            shop_id=o.shop_id,
+            source_order_id=o.source_order_id,
+            status=o.status,
+            currency=o.currency,
+            subtotal=o.subtotal,
+            discount=o.discount,
+            shipping=o.shipping,
+            total=o.total,
+            paid=o.paid,
+            refunded=o.refunded,
+            placed_at=o.created_at,
+            paid_at=o.paid_at,
+            source_updated_at=o.source_updated_at,
+            discount_codes=[],
+            attribution=o.attribution,
+            raw=o.raw,
+        )
         session.add(order)
         session.flush()
         for li in o.line_items:
-            session.add(OrderLineItem(workspace_id=ws, order_id=order.id, sku=li.sku, title=li.title,
-                                      category=li.category, quantity=li.quantity, unit_price=li.unit_price,
-                                      total=li.total))
+            session.add(
+                OrderLineItem(
+                    workspace_id=ws,
+                    order_id=order.id,
+                    sku=li.sku,
+                    title=li.title,
+                    category=li.category,
+                    quantity=li.quantity,
+                    unit_price=li.unit_price,
+                    total=li.total,
+                )
+            )
         if customer is not None and o.status in PAID_STATUSES:
             customer.orders_count += 1
             customer.total_spent += o.paid - o.refunded
             customer.last_order_at = max(customer.last_order_at or o.created_at, o.created_at)
             customer.first_order_at = min(customer.first_order_at or o.created_at, o.created_at)
         session.commit()
+    elapsed = time.perf_counter() - start
+    session.close()
+    return elapsed
+
+
+def run_insert_only(url: str, orders: list[OrderIn]) -> float:
+    """The ceiling: the same rows written with executemany alone (no look-ups, merges or facts)."""
+    from shequn.audience.identities import CUSTOMER_COLUMNS, IDENTITY_COLUMNS
+    from shequn.commerce.ingest import LINE_COLUMNS, ORDER_COLUMNS
+    from shequn.core.bulk import Bulk
+
+    fresh_database(url)
+    ws = make_workspace()
+    session = core_db.new_session()
+    bulk = Bulk(session)
+    now = bulk.ts(datetime.now(UTC))
+    customers: dict[str, int] = {}
+    cust_rows, ident_rows, order_rows, line_rows = [], [], [], []
+    for oid, o in enumerate(orders, 1):
+        ident = o.customer.identities[0] if o.customer and o.customer.identities else None
+        key = f"{ident.kind}:{ident.source}:{ident.value}" if ident else f"anon:{oid}"
+        if key not in customers:
+            cid = customers[key] = len(customers) + 1
+            cust_rows.append((cid, ws, "", "", "", "", None, "", "", 0, 0, 0, "[]", "{}", "[]", 0, 0, now, now))
+            ident_rows.append((ws, cid, "x", "x", key, key, True, None, now))
+        order_rows.append(
+            (
+                oid,
+                ws,
+                customers[key],
+                o.source,
+                o.shop_id,
+                o.source_order_id,
+                o.status,
+                o.currency,
+                o.subtotal,
+                o.discount,
+                o.shipping,
+                o.total,
+                o.paid,
+                o.refunded,
+                bulk.ts(o.created_at),
+                bulk.ts(o.paid_at),
+                bulk.ts(o.source_updated_at),
+                "[]",
+                bulk.js(o.attribution),
+                bulk.js(o.raw),
+                now,
+                now,
+            )
+        )
+        line_rows.extend(
+            (ws, oid, None, li.sku, li.title, li.category, li.quantity, li.unit_price, li.total) for li in o.line_items
+        )
+    start = time.perf_counter()
+    bulk.insert("customers", CUSTOMER_COLUMNS, cust_rows)
+    bulk.insert("customer_identities", IDENTITY_COLUMNS, ident_rows)
+    bulk.insert("orders", ORDER_COLUMNS, order_rows)
+    bulk.insert("order_line_items", LINE_COLUMNS, line_rows)
+    session.commit()
     elapsed = time.perf_counter() - start
     session.close()
     return elapsed
@@ -160,8 +272,10 @@ def main() -> None:
 
     orders, gen_s = generate(args.orders, 7)
     lines = sum(len(o.line_items) for o in orders)
-    print(f"data: {len(orders):,} demo orders with {lines:,} line items "
-          f"(generated in {gen_s:.1f}s, not timed below); machine: {os.cpu_count()} cores")
+    print(
+        f"data: {len(orders):,} demo orders with {lines:,} line items "
+        f"(generated in {gen_s:.1f}s, not timed below); machine: {os.cpu_count()} cores"
+    )
     sqlite_url = f"sqlite:///{Path(os.environ['SHEQUN_VAR_DIR']) / 'bench.db'}"
     targets = [("SQLite", sqlite_url)] + ([("PostgreSQL", args.pg)] if args.pg else [])
     results = []
@@ -169,14 +283,30 @@ def main() -> None:
         fast = [run_batched(url, orders, args.batch_size) for _ in range(args.repeat)]
         naive_set = orders[: args.naive_orders]
         slow = [run_naive(url, naive_set) for _ in range(max(1, args.repeat - 1))]
+        ceiling = [run_insert_only(url, orders) for _ in range(args.repeat)]
         fast_rate = len(orders) / statistics.median(fast)
         slow_rate = len(naive_set) / statistics.median(slow)
-        results.append({"db": name, "orders": len(orders), "line_items": lines, "batched_orders_per_s": round(fast_rate),
-                        "batched_runs_s": [round(x, 2) for x in fast], "naive_orders": len(naive_set),
-                        "naive_orders_per_s": round(slow_rate), "naive_runs_s": [round(x, 2) for x in slow],
-                        "ratio": round(fast_rate / slow_rate, 1)})
-        print(f"{name:10s} batched: {fast_rate:>9,.0f} orders/s ({fast_rate * lines / len(orders):,.0f} lines/s; "
-              f"median of {len(fast)})   naive: {slow_rate:>7,.0f} orders/s   ratio {fast_rate / slow_rate:.1f}x")
+        ceiling_rate = len(orders) / statistics.median(ceiling)
+        results.append(
+            {
+                "db": name,
+                "orders": len(orders),
+                "line_items": lines,
+                "batched_orders_per_s": round(fast_rate),
+                "batched_runs_s": [round(x, 2) for x in fast],
+                "naive_orders": len(naive_set),
+                "naive_orders_per_s": round(slow_rate),
+                "naive_runs_s": [round(x, 2) for x in slow],
+                "ratio": round(fast_rate / slow_rate, 1),
+                "insert_only_orders_per_s": round(ceiling_rate),
+                "share_of_insert_only": round(fast_rate / ceiling_rate, 2),
+            }
+        )
+        print(
+            f"{name:10s} batched: {fast_rate:>9,.0f} orders/s ({fast_rate * lines / len(orders):,.0f} lines/s; "
+            f"median of {len(fast)})   naive: {slow_rate:>7,.0f} orders/s   ratio {fast_rate / slow_rate:.1f}x   "
+            f"insert-only ceiling: {ceiling_rate:,.0f} orders/s"
+        )
     OUT.mkdir(exist_ok=True)
     (OUT / "import.json").write_text(json.dumps(results, indent=2))
     sys.stdout.flush()
