@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from shequn.audience.errors import CustomerNotFound
@@ -189,7 +189,7 @@ def list_customers(
 ) -> tuple[list[Customer], int]:
     """One page of the workspace's customers and the total matching."""
     stmt = _filtered(workspace_id, flt)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    total = session.scalar(stmt.with_only_columns(func.count(Customer.id))) or 0
     order = SORTS.get(flt.sort, SORTS["recent"])
     rows = session.scalars(stmt.order_by(order, Customer.id.desc()).limit(limit).offset(offset))
     return [r for r in rows], total
@@ -247,28 +247,16 @@ def customer_timeline(session: Session, *, workspace_id: int, customer_id: int, 
     return entries[:limit]
 
 
-def count_customers(session: Session, *, workspace_id: int) -> int:
-    """Live (unmerged) customers of the workspace."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Customer)
-            .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
-        )
-        or 0
-    )
-
-
-def count_buyers(session: Session, *, workspace_id: int) -> tuple[int, int]:
-    """Customers who bought at least once, and those who bought more than once."""
-    base = (
-        select(func.count())
-        .select_from(Customer)
-        .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
-    )
-    buyers = session.scalar(base.where(Customer.orders_count >= 1)) or 0
-    repeat = session.scalar(base.where(Customer.orders_count >= 2)) or 0
-    return buyers, repeat
+def customer_counts(session: Session, *, workspace_id: int) -> tuple[int, int, int]:
+    """Live customers, those who bought at least once, and those who bought more than once (one scan)."""
+    total, buyers, repeat = session.execute(
+        select(
+            func.count(Customer.id),
+            func.coalesce(func.sum(case((Customer.orders_count >= 1, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Customer.orders_count >= 2, 1), else_=0)), 0),
+        ).where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
+    ).one()
+    return int(total), int(buyers), int(repeat)
 
 
 def top_cities(session: Session, *, workspace_id: int, limit: int = 10) -> list[tuple[str, int]]:

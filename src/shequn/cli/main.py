@@ -190,6 +190,17 @@ def import_file(
         console.print(table)
 
 
+@app.command("rebuild-rollups")
+def rebuild_rollups(workspace: str = typer.Option(..., help="workspace slug")) -> None:
+    """Recompute the dashboard's daily rollups from the orders (after a restore or a timezone change)."""
+    from shequn.commerce import service as commerce_service
+
+    ws_id = _workspace_id(workspace)
+    with session_scope() as s:
+        days = commerce_service.rebuild_rollups(s, workspace_id=ws_id)
+    console.print(f"rebuilt {days} days")
+
+
 @token_app.command("create")
 def token_create(
     workspace: str = typer.Option(...),

@@ -17,7 +17,14 @@ from shequn.core.clock import as_utc
 __all__ = ["CustomerIn", "IdentityIn"]  # re-exported: parsers build them as part of an order
 
 ORDER_STATUSES = (
-    "pending_payment", "paid", "shipped", "completed", "cancelled", "closed", "refunded", "partially_refunded",
+    "pending_payment",
+    "paid",
+    "shipped",
+    "completed",
+    "cancelled",
+    "closed",
+    "refunded",
+    "partially_refunded",
 )
 # Statuses in which the buyer has paid and the money (net of refunds) counts as spend.
 PAID_STATUSES = frozenset({"paid", "shipped", "completed", "partially_refunded"})

@@ -26,8 +26,16 @@ from random import Random
 from shequn.commerce import demo_data as data
 from shequn.commerce.canonical import CustomerIn, IdentityIn, LineItemIn, OrderIn, ProductIn
 
-__all__ = ["BRAND_NAME", "BRAND_SLUG", "DEFAULT_END", "SHOPS", "DemoSpec", "demo_orders", "demo_products",
-           "estimate_orders"]
+__all__ = [
+    "BRAND_NAME",
+    "BRAND_SLUG",
+    "DEFAULT_END",
+    "SHOPS",
+    "DemoSpec",
+    "demo_orders",
+    "demo_products",
+    "estimate_orders",
+]
 
 BRAND_NAME = "山茶集"
 BRAND_SLUG = "shanchaji"
@@ -52,8 +60,22 @@ SOCIAL_SHARE = 0.25
 PLATFORMS = ("weibo", "douyin", "xiaohongshu")
 
 # Profile fields, one array('H') row per customer.
-(F_SUR, F_G1, F_G2, F_FEMALE, F_CITY, F_PREFIX, F_STORE, F_FAV, F_NICK_STYLE, F_NICK_WORD, F_SOCIAL,
- F_SOCIAL_WORD, F_EMAIL, F_FLAGS) = range(14)
+(
+    F_SUR,
+    F_G1,
+    F_G2,
+    F_FEMALE,
+    F_CITY,
+    F_PREFIX,
+    F_STORE,
+    F_FAV,
+    F_NICK_STYLE,
+    F_NICK_WORD,
+    F_SOCIAL,
+    F_SOCIAL_WORD,
+    F_EMAIL,
+    F_FLAGS,
+) = range(14)
 NF = 14
 FLAG_USD, FLAG_TAOBAO_FIRST = 1, 2
 
@@ -97,15 +119,20 @@ def demo_products(spec: DemoSpec | None = None) -> list[ProductIn]:
 def _count_range(segment: int, months: int) -> tuple[int, int]:
     loyal = max(3, months // 2)  # loyal buyers order every 1–2 months
     superfan = min(MAX_ORDERS, max(3, months))
-    return ((1, 1), (2, 3), (loyal, max(loyal, months)), (2, max(2, min(6, months // 2))),
-            (superfan, min(MAX_ORDERS, max(superfan, 3 * months))))[segment]
+    return (
+        (1, 1),
+        (2, 3),
+        (loyal, max(loyal, months)),
+        (2, max(2, min(6, months // 2))),
+        (superfan, min(MAX_ORDERS, max(superfan, 3 * months))),
+    )[segment]
 
 
 def estimate_orders(spec: DemoSpec) -> int:
     """Expected number of orders demo_orders(spec) yields (exact in expectation)."""
-    mean = sum(
-        share * sum(_count_range(seg, spec.months)) / 2 for seg, share in enumerate(SEGMENT_SHARES)
-    ) / sum(SEGMENT_SHARES)
+    mean = sum(share * sum(_count_range(seg, spec.months)) / 2 for seg, share in enumerate(SEGMENT_SHARES)) / sum(
+        SEGMENT_SHARES
+    )
     return round(spec.customers * mean)
 
 
@@ -169,8 +196,7 @@ def _calendar(end: datetime, months: int) -> _Calendar:
         campaign.append(camp)
         season.append(seas)
         ymd.append(f"{d.year}{d.month:02d}{d.day:02d}")
-    return _Calendar(int(start.timestamp()), span, [0.0, *accumulate(weights)], hours, promo, campaign,
-                     season, ymd)
+    return _Calendar(int(start.timestamp()), span, [0.0, *accumulate(weights)], hours, promo, campaign, season, ymd)
 
 
 def _cum(weights: Sequence[float]) -> list[float]:
@@ -182,8 +208,16 @@ def _cum(weights: Sequence[float]) -> list[float]:
 
 
 # One multiplier per kind of id, so a customer's phone, nick and ids do not share digit patterns.
-_MULTIPLIERS = (7_919_937_733, 2_718_281_829, 1_618_033_989, 3_141_592_653, 4_294_967_291, 6_700_417_221,
-                9_576_890_767, 5_308_871_049)
+_MULTIPLIERS = (
+    7_919_937_733,
+    2_718_281_829,
+    1_618_033_989,
+    3_141_592_653,
+    4_294_967_291,
+    6_700_417_221,
+    9_576_890_767,
+    5_308_871_049,
+)
 
 
 def _scramble(x: int, modulus: int, salt: int) -> int:
@@ -213,8 +247,12 @@ def _plan(spec: DemoSpec, cal: _Calendar) -> tuple[array, array, list[array]]:
     both_p = CROSS_STORE_SHARE / multi_share
     n_f, n_m = len(data.GIVEN_FEMALE), len(data.GIVEN_MALE)
     n_city, n_prefix, n_nick, n_social, n_email = (
-        len(data.CITIES), len(data.MOBILE_PREFIXES), len(data.NICK_WORDS), len(data.SOCIAL_WORDS),
-        len(data.EMAIL_DOMAINS))
+        len(data.CITIES),
+        len(data.MOBILE_PREFIXES),
+        len(data.NICK_WORDS),
+        len(data.SOCIAL_WORDS),
+        len(data.EMAIL_DOMAINS),
+    )
     hour_table, last_day, shift = cal.hour_table, len(cum) - 2, IDX_BITS + SEQ_BITS
     for idx in range(spec.customers):
         seg = bisect(seg_cum, r())
@@ -260,12 +298,24 @@ def _plan(spec: DemoSpec, cal: _Calendar) -> tuple[array, array, list[array]]:
         flags = (FLAG_USD if store == SHOPIFY and r() < 0.3 else 0) | (FLAG_TAOBAO_FIRST if r() < 0.5 else 0)
         given = n_f if female else n_m
         city = (n_city + bisect(abroad_cum, r())) if store == SHOPIFY else bisect(city_cum, r())
-        profiles.extend((
-            bisect(sur_cum, r()), int(r() * given), 1 + int(r() * given) if two else 0, female, city,
-            int(r() * n_prefix), store, bisect(cat_cum, r()), bisect(style_cum, r()),
-            int(r() * n_nick), social, int(r() * n_social),
-            int(r() * n_email), flags,
-        ))
+        profiles.extend(
+            (
+                bisect(sur_cum, r()),
+                int(r() * given),
+                1 + int(r() * given) if two else 0,
+                female,
+                city,
+                int(r() * n_prefix),
+                store,
+                bisect(cat_cum, r()),
+                bisect(style_cum, r()),
+                int(r() * n_nick),
+                social,
+                int(r() * n_social),
+                int(r() * n_email),
+                flags,
+            )
+        )
     return profiles, followers, buckets
 
 
@@ -325,8 +375,15 @@ def demo_orders(spec: DemoSpec) -> Iterator[OrderIn]:
         email = None
         if src == TAOBAO:
             style, word = prof[F_NICK_STYLE], nick_words[prof[F_NICK_WORD]]
-            nick = (f"tb_{word}{n}" if style == 0 else f"{word}{n}" if style == 1 else f"{name_py}{n}"
-                    if style == 2 else f"tb{n:0{nick_width}d}")
+            nick = (
+                f"tb_{word}{n}"
+                if style == 0
+                else f"{word}{n}"
+                if style == 1
+                else f"{name_py}{n}"
+                if style == 2
+                else f"tb{n:0{nick_width}d}"
+            )
             ids = [IdentityIn("taobao", "buyer_nick", nick, True)]
             # A Taobao receiver phone is unverified, unless the buyer joined the brand's Tmall membership
             # (会员通), which shares the bound mobile: that is how cross-store customers merge.
@@ -360,8 +417,11 @@ def demo_orders(spec: DemoSpec) -> Iterator[OrderIn]:
             prof = P[idx * NF : idx * NF + NF]
             store, flags = prof[F_STORE], prof[F_FLAGS]
             if store == BOTH:  # first two orders: one in each store, then either
-                src = (TAOBAO if (seq == 0) == bool(flags & FLAG_TAOBAO_FIRST) else YOUZAN) if seq < 2 else (
-                    TAOBAO if r() < 0.5 else YOUZAN)
+                src = (
+                    (TAOBAO if (seq == 0) == bool(flags & FLAG_TAOBAO_FIRST) else YOUZAN)
+                    if seq < 2
+                    else (TAOBAO if r() < 0.5 else YOUZAN)
+                )
             else:
                 src = store
             usd = src == SHOPIFY and flags & FLAG_USD
@@ -372,8 +432,10 @@ def demo_orders(spec: DemoSpec) -> Iterator[OrderIn]:
             elif src == YOUZAN:
                 sod = ts % DAY
                 source = "youzan"
-                oid = (f"E{ymd[day]}{sod // 3600:02d}{sod // 60 % 60:02d}{sod % 60:02d}"
-                       f"{_scramble(uid, yz_mod, salt + 2):0{yz_width}d}")
+                oid = (
+                    f"E{ymd[day]}{sod // 3600:02d}{sod // 60 % 60:02d}{sod % 60:02d}"
+                    f"{_scramble(uid, yz_mod, salt + 2):0{yz_width}d}"
+                )
             else:
                 v = _scramble(uid, 10**11, salt + 1)
                 source, oid = "taobao", f"{1 + v % 4}{v:011d}{v * 7919 % 10**7:07d}"
@@ -447,11 +509,22 @@ def demo_orders(spec: DemoSpec) -> Iterator[OrderIn]:
 
             # Positional arguments: keywords cost ~0.6 µs an order here (field order checked at import).
             yield OrderIn(
-                source, SHOPS[source], oid, status, "USD" if usd else "CNY", total,
-                ts_at(start_ts + ts, utc), ts_at(start_ts + min(upd, span), utc),
-                subtotal, discount, shipping, paid, refunded,
+                source,
+                SHOPS[source],
+                oid,
+                status,
+                "USD" if usd else "CNY",
+                total,
+                ts_at(start_ts + ts, utc),
+                ts_at(start_ts + min(upd, span), utc),
+                subtotal,
+                discount,
+                shipping,
+                paid,
+                refunded,
                 None if paid_at is None else ts_at(start_ts + min(paid_at, span), utc),
-                lines, codes, attribution,
+                lines,
+                codes,
+                attribution,
                 customer(prof, idx, src),
             )
-

@@ -11,16 +11,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
 from shequn.audience.schemas import PurchaseFacts
+from shequn.commerce import rollups
 from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow
+from shequn.commerce.rollups import local_day
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
 from shequn.core.db import reserve_ids
 from shequn.core.signals import send_on_commit
+from shequn.identity import service as identity_service
 
 MAX_KEPT_ERRORS = 10_000
 
@@ -102,12 +106,14 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     new: list[OrderIn] = []
     changed: list[tuple[int, OrderIn]] = []
     old_customers: set[int] = set()
+    old_placed: list[Any] = []
     for key, o in latest.items():
         found = existing.get(key)
         if found is None:
             new.append(o)
         elif o.source_updated_at > found[1]:
             changed.append((found[0], o))
+            old_placed.append(found[3])
             if found[2] is not None:
                 old_customers.add(found[2])
         else:
@@ -166,6 +172,10 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     deltas = _new_order_facts(new, customer_ids[: len(new)], recompute, products)
     audience_service.add_purchase_facts(session, workspace_id=workspace_id, deltas=deltas)
     refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=recompute)
+    tz = identity_service.workspace_timezone(session, workspace_id)
+    zone = ZoneInfo(tz)
+    days = {local_day(o.created_at, zone) for o in todo} | {local_day(t, zone) for t in old_placed if t is not None}
+    rollups.refresh_days(session, workspace_id=workspace_id, tz=tz, days=days)
     stats.customers |= affected
     paid_ids = [oid for oid, o in zip(ids, todo, strict=True) if o.status in PAID_STATUSES]
     send_on_commit(
@@ -249,21 +259,21 @@ def _order_row(
 
 def _existing(
     bulk: Bulk, workspace_id: int, keys: list[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], tuple[int, Any, int | None]]:
-    """(source, shop, id) → (order id, source_updated_at, customer_id) for orders already stored."""
+) -> dict[tuple[str, str, str], tuple[int, Any, int | None, Any]]:
+    """(source, shop, id) → (order id, source_updated_at, customer_id, placed_at) for stored orders."""
     by_shop: dict[tuple[str, str], list[str]] = defaultdict(list)
     for source, shop, oid in keys:
         by_shop[(source, shop)].append(oid)
-    found: dict[tuple[str, str, str], tuple[int, Any, int | None]] = {}
+    found: dict[tuple[str, str, str], tuple[int, Any, int | None, Any]] = {}
     for (source, shop), oids in by_shop.items():
         rows = bulk.select_in(
-            "SELECT id, source_order_id, source_updated_at, customer_id FROM orders "
+            "SELECT id, source_order_id, source_updated_at, customer_id, placed_at FROM orders "
             "WHERE workspace_id = ? AND source = ? AND shop_id = ? AND source_order_id {in}",
             oids,
             [workspace_id, source, shop],
         )
-        for order_id, soid, updated, cid in rows:
-            found[(source, shop, soid)] = (order_id, bulk.parse_ts(updated), cid)
+        for order_id, soid, updated, cid, placed in rows:
+            found[(source, shop, soid)] = (order_id, bulk.parse_ts(updated), cid, bulk.parse_ts(placed))
     return found
 
 

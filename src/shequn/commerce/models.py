@@ -116,3 +116,33 @@ class OrderWebhook(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrderDailyRollup(Base):
+    """Orders per local day, status and source: what the dashboard reads instead of scanning orders."""
+
+    __tablename__ = "order_daily_rollups"
+    __table_args__ = (UniqueConstraint("workspace_id", "day", "status", "source"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in the workspace's timezone
+    status: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(32))
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Money, default=0)
+    net_paid: Mapped[int] = mapped_column(Money, default=0)  # paid − refunded
+
+
+class CategoryDailyRollup(Base):
+    """Sales of paid-like orders per local day and category."""
+
+    __tablename__ = "category_daily_rollups"
+    __table_args__ = (UniqueConstraint("workspace_id", "day", "category"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    day: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(64))
+    sales: Mapped[int] = mapped_column(Money, default=0)
+    quantity: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, literal_column, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
 from shequn.audience.schemas import TimelineEntry
+from shequn.commerce import rollups
 from shequn.commerce.canonical import ORDER_STATUSES, PAID_STATUSES, OrderIn, ParsedRow, ProductIn
 from shequn.commerce.errors import OrderNotFound, ProductNotFound
 from shequn.commerce.ingest import ImportStats, import_orders, refresh_customer_facts, upsert_orders
@@ -81,7 +81,7 @@ def list_products(
         stmt = stmt.where(or_(Product.sku.like(f"%{q}%"), Product.title.like(f"%{q}%")))
     if category:
         stmt = stmt.where(Product.category == category)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = session.scalar(stmt.with_only_columns(func.count(Product.id))) or 0
     rows = session.scalars(stmt.order_by(Product.category, Product.sku).limit(limit).offset(offset))
     return list(rows), total
 
@@ -161,7 +161,7 @@ def list_orders(
         stmt = stmt.where(Order.source == flt.source)
     if flt.customer_id is not None:
         stmt = stmt.where(Order.customer_id == flt.customer_id)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = session.scalar(stmt.with_only_columns(func.count(Order.id))) or 0
     rows = session.scalars(stmt.order_by(Order.placed_at.desc(), Order.id.desc()).limit(limit).offset(offset))
     return list(rows), total
 
@@ -297,56 +297,47 @@ def list_row_errors(session: Session, *, workspace_id: int, job_id: int, limit: 
 # --- figures ------------------------------------------------------------------------------------
 
 
-def _month_expr(dialect: str, tz: str) -> Any:
-    if dialect == "postgresql":
-        return func.to_char(func.timezone(tz, Order.placed_at), "YYYY-MM")
-    # SQLite stores UTC text; shift by the zone's current offset (exact for zones without DST, like China's).
-    offset = datetime.now(ZoneInfo(tz)).utcoffset() or timedelta(0)
-    return func.strftime("%Y-%m", Order.placed_at, literal_column(f"'{int(offset.total_seconds())} seconds'"))
-
-
 def gmv_by_month(session: Session, *, workspace_id: int, tz: str, months: int = 12) -> list[tuple[str, int, int]]:
     """(YYYY-MM, GMV in fen net of refunds, paid orders) for the last `months` months in the workspace's zone."""
-    month = _month_expr(session.get_bind().dialect.name, tz).label("m")
-    since = utcnow() - timedelta(days=31 * months)
-    rows = session.execute(
-        select(month, func.sum(Order.paid - Order.refunded), func.count())
-        .where(Order.workspace_id == workspace_id, Order.status.in_(list(PAID_STATUSES)), Order.placed_at >= since)
-        .group_by(month)
-        .order_by(month)
-    )
-    return [(m, int(g or 0), int(n)) for m, g, n in rows]
+    today = datetime.now(ZoneInfo(tz)).date()
+    first = today.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    by_month: dict[str, list[int]] = {}
+    for r in rollups.daily(session, workspace_id=workspace_id, since=first.isoformat()):
+        if r.status in PAID_STATUSES:
+            acc = by_month.setdefault(r.day[:7], [0, 0])
+            acc[0] += r.net_paid
+            acc[1] += r.orders
+    return [(m, g, n) for m, (g, n) in sorted(by_month.items())]
 
 
 def order_totals(session: Session, *, workspace_id: int) -> dict[str, int]:
-    """All-time order count, paid order count and GMV."""
-    orders = session.scalar(select(func.count()).select_from(Order).where(Order.workspace_id == workspace_id)) or 0
-    paid_count, gmv = session.execute(
-        select(func.count(), func.coalesce(func.sum(Order.paid - Order.refunded), 0)).where(
-            Order.workspace_id == workspace_id, Order.status.in_(list(PAID_STATUSES))
-        )
-    ).one()
-    return {"orders": orders, "paid_orders": int(paid_count), "gmv": int(gmv)}
+    """All-time order count, paid order count and GMV (from the daily rollups)."""
+    out = {"orders": 0, "paid_orders": 0, "gmv": 0}
+    for r in rollups.daily(session, workspace_id=workspace_id):
+        out["orders"] += r.orders
+        if r.status in PAID_STATUSES:
+            out["paid_orders"] += r.orders
+            out["gmv"] += r.net_paid
+    return out
 
 
 def status_counts(session: Session, *, workspace_id: int) -> dict[str, int]:
-    """Orders per status."""
-    rows = session.execute(
-        select(Order.status, func.count()).where(Order.workspace_id == workspace_id).group_by(Order.status)
-    )
+    """Orders per status (from the daily rollups)."""
     counts = dict.fromkeys(ORDER_STATUSES, 0)
-    counts.update({s: int(n) for s, n in rows})
+    for r in rollups.daily(session, workspace_id=workspace_id):
+        counts[r.status] = counts.get(r.status, 0) + r.orders
     return counts
 
 
 def top_categories(session: Session, *, workspace_id: int, limit: int = 8) -> list[tuple[str, int]]:
-    """Categories by sales (fen)."""
-    rows = session.execute(
-        select(OrderLineItem.category, func.sum(OrderLineItem.total))
-        .join(Order, Order.id == OrderLineItem.order_id)
-        .where(Order.workspace_id == workspace_id, Order.status.in_(list(PAID_STATUSES)), OrderLineItem.category != "")
-        .group_by(OrderLineItem.category)
-        .order_by(func.sum(OrderLineItem.total).desc())
-        .limit(limit)
+    """Categories by sales (fen) of paid-like orders."""
+    return rollups.categories(session, workspace_id=workspace_id, limit=limit)
+
+
+def rebuild_rollups(session: Session, *, workspace_id: int) -> int:
+    """Recompute the dashboard rollups of a workspace from its orders; returns the days rebuilt."""
+    return rollups.rebuild(
+        session, workspace_id=workspace_id, tz=identity_service.workspace_timezone(session, workspace_id)
     )
-    return [(c, int(s or 0)) for c, s in rows]

@@ -74,6 +74,12 @@ def get_workspace(session: Session, workspace_id: int) -> Workspace | None:
     return session.get(Workspace, workspace_id)
 
 
+def workspace_timezone(session: Session, workspace_id: int) -> str:
+    """The workspace's IANA timezone (Asia/Shanghai when unknown)."""
+    ws = session.get(Workspace, workspace_id)
+    return ws.timezone if ws is not None else "Asia/Shanghai"
+
+
 def get_workspace_by_slug(session: Session, slug: str) -> Workspace | None:
     """A workspace by slug."""
     return session.scalar(select(Workspace).where(Workspace.slug == slug))

@@ -22,8 +22,7 @@ def overview(request: Request, ctx: Console = Depends(console)) -> Response:
     ctx.require(Perm.READ)
     ws = ctx.workspace.id
     db = ctx.db
-    customers = audience_service.count_customers(db, workspace_id=ws)
-    buyers, repeat = audience_service.count_buyers(db, workspace_id=ws)
+    customers, buyers, repeat = audience_service.customer_counts(db, workspace_id=ws)
     totals = commerce_service.order_totals(db, workspace_id=ws)
     aov = totals["gmv"] // totals["paid_orders"] if totals["paid_orders"] else 0
 
