@@ -139,34 +139,51 @@ class CustomerFilter:
     sort: str = "recent"
 
 
-def _filtered(workspace_id: int, flt: CustomerFilter) -> Select[Any]:
-    stmt = select(Customer).where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
-    q = flt.q.strip()
-    if q:
-        conds: list[ColumnElement[bool]] = [Customer.name.like(f"%{q}%")]
-        phone = normalize_phone(q)
-        if phone:
-            conds.append(Customer.phone_hash == phone_hash(phone))
-            conds.append(
-                Customer.id.in_(
-                    select(CustomerIdentity.customer_id).where(
-                        CustomerIdentity.workspace_id == workspace_id,
-                        CustomerIdentity.match_key == match_key("*", "phone_hash", phone_hash(phone)),
-                    )
-                )
+def _search_condition(session: Session, workspace_id: int, q: str) -> ColumnElement[bool]:
+    """What a search box query can mean: an exact platform id always; a phone, an id or a name by its shape.
+
+    The exact matches are looked up one indexed query at a time (an OR across columns would make
+    SQLite scan every customer); only a name search scans, and a phone, an email or a bare number is
+    never taken for a name.
+    """
+    ids = set(
+        session.scalars(
+            select(CustomerIdentity.customer_id).where(
+                CustomerIdentity.workspace_id == workspace_id,
+                CustomerIdentity.value == (q.lower() if "@" in q else q),
+                CustomerIdentity.kind != "phone_hash",
             )
-        if q.isdigit():
-            conds.append(Customer.id == int(q))
-        conds.append(
-            Customer.id.in_(
+        )
+    )
+    phone = normalize_phone(q)
+    if phone:
+        hashed = phone_hash(phone)
+        ids.update(
+            session.scalars(
+                select(Customer.id).where(Customer.workspace_id == workspace_id, Customer.phone_hash == hashed)
+            )
+        )
+        ids.update(
+            session.scalars(
                 select(CustomerIdentity.customer_id).where(
                     CustomerIdentity.workspace_id == workspace_id,
-                    CustomerIdentity.kind != "phone_hash",
-                    CustomerIdentity.value == (q.lower() if "@" in q else q),
+                    CustomerIdentity.match_key == match_key("*", "phone_hash", hashed),
                 )
             )
         )
-        stmt = stmt.where(or_(*conds))
+    if q.isdigit() and len(q) <= 18:
+        ids.add(int(q))
+    exact = Customer.id.in_(sorted(ids))
+    if "@" in q or phone or q.isdigit():
+        return exact
+    return or_(exact, Customer.name.like(f"%{q}%"))
+
+
+def _filtered(session: Session, workspace_id: int, flt: CustomerFilter) -> Select[Any]:
+    stmt = select(Customer).where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
+    q = flt.q.strip()
+    if q:
+        stmt = stmt.where(_search_condition(session, workspace_id, q))
     if flt.city:
         stmt = stmt.where(Customer.city == flt.city)
     if flt.platform:
@@ -188,7 +205,7 @@ def list_customers(
     session: Session, *, workspace_id: int, flt: CustomerFilter, limit: int = 50, offset: int = 0
 ) -> tuple[list[Customer], int]:
     """One page of the workspace's customers and the total matching."""
-    stmt = _filtered(workspace_id, flt)
+    stmt = _filtered(session, workspace_id, flt)
     total = session.scalar(stmt.with_only_columns(func.count(Customer.id))) or 0
     order = SORTS.get(flt.sort, SORTS["recent"])
     rows = session.scalars(stmt.order_by(order, Customer.id.desc()).limit(limit).offset(offset))

@@ -21,6 +21,7 @@ from shequn.commerce.ingest import ImportStats, import_orders, refresh_customer_
 from shequn.commerce.models import ImportRowError, Order, OrderLineItem, Product
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
+from shequn.core.db import analyze
 from shequn.core.errors import TooLarge, ValidationFailed
 from shequn.core.jobs import JobRun, enqueue_job
 from shequn.core.settings import get_settings
@@ -334,6 +335,11 @@ def status_counts(session: Session, *, workspace_id: int) -> dict[str, int]:
 def top_categories(session: Session, *, workspace_id: int, limit: int = 8) -> list[tuple[str, int]]:
     """Categories by sales (fen) of paid-like orders."""
     return rollups.categories(session, workspace_id=workspace_id, limit=limit)
+
+
+def refresh_statistics(session: Session) -> None:
+    """Refresh planner statistics of the tables a bulk import changes."""
+    analyze(session, ["customers", "customer_identities", "orders", "order_line_items"])
 
 
 def rebuild_rollups(session: Session, *, workspace_id: int) -> int:

@@ -13,6 +13,15 @@ from shequn.core.jobs import JobContext, register_job
 from shequn.core.settings import get_settings
 from shequn.identity.service import Actor
 
+BIG_IMPORT = 5_000
+
+
+def _after_bulk(ctx: JobContext, stats: ImportStats) -> None:
+    """Large imports change the tables' shape enough that the query planner needs fresh statistics."""
+    if stats.created + stats.updated >= BIG_IMPORT:
+        service.refresh_statistics(ctx.session)
+        ctx.session.commit()
+
 
 def _count_records(data: bytes, filename: str) -> int:
     """A cheap estimate of the record count for the progress bar (lines for CSV; 0 = unknown)."""
@@ -62,6 +71,7 @@ def run_order_import(ctx: JobContext) -> dict[str, Any]:
             "updated": 0,
             "unchanged": 0,
         }
+    _after_bulk(ctx, stats)
     return stats.as_dict()
 
 
@@ -114,6 +124,7 @@ def run_demo_load(ctx: JobContext) -> dict[str, Any]:
     stats = import_orders(
         ctx.session, workspace_id=ws, rows=rows, batch_size=get_settings().import_batch_size, on_batch=on_batch
     )
+    _after_bulk(ctx, stats)
     return stats.as_dict()
 
 

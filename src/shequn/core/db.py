@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -149,3 +149,18 @@ def _quote(identifier: str) -> str:
     if not identifier.replace("_", "").isalnum():
         raise ValueError(f"bad identifier {identifier!r}")
     return f'"{identifier}"'
+
+
+def analyze(session: Session, tables: Sequence[str]) -> None:
+    """Refresh the planner's statistics after a bulk change.
+
+    Without them SQLite picks the (workspace, placed_at) index for "orders of one customer" and scans
+    millions of rows; a sampled ANALYZE takes about a second on a million customers.
+    """
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA analysis_limit=400")
+        for table in tables:
+            conn.exec_driver_sql(f"ANALYZE {_quote(table)}")
+    else:
+        conn.exec_driver_sql("ANALYZE " + ", ".join(_quote(t) for t in tables))
