@@ -17,7 +17,7 @@ from shequn.audience.schemas import TimelineEntry
 from shequn.commerce import rollups
 from shequn.commerce.canonical import ORDER_STATUSES, PAID_STATUSES, OrderIn, ParsedRow, ProductIn
 from shequn.commerce.errors import OrderNotFound, ProductNotFound
-from shequn.commerce.ingest import ImportStats, import_orders, refresh_customer_facts, upsert_orders
+from shequn.commerce.ingest import BULK_TABLES, ImportStats, import_orders, refresh_customer_facts, upsert_orders
 from shequn.commerce.models import ImportRowError, Order, OrderLineItem, Product
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
@@ -339,7 +339,7 @@ def top_categories(session: Session, *, workspace_id: int, limit: int = 8) -> li
 
 def refresh_statistics(session: Session) -> None:
     """Refresh planner statistics of the tables a bulk import changes."""
-    analyze(session, ["customers", "customer_identities", "orders", "order_line_items"])
+    analyze(session, BULK_TABLES)
 
 
 def rebuild_rollups(session: Session, *, workspace_id: int) -> int:
