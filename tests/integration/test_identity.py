@@ -99,3 +99,72 @@ def test_service_refuses_without_permission(db, tenant: Tenant) -> None:
     viewer = service.Actor(workspace_id=tenant.workspace_id, role=Role.VIEWER.value)
     with pytest.raises(PermissionDenied):
         service.create_api_token(db, viewer, name="x", role="viewer")
+
+
+def test_workspace_settings_owner_only_and_validated(client, db, tenant: Tenant) -> None:
+    r = client.patch("/api/v1/workspace", json={"name": "山茶集旗舰"}, headers=tenant.headers("admin"))
+    assert r.status_code == 403
+    bad = client.patch(
+        "/api/v1/workspace", json={"timezone": "Mars/Olympus", "currency": "cny"}, headers=tenant.headers("owner")
+    )
+    assert bad.status_code == 422
+    assert {d["field"] for d in bad.json()["details"]} == {"timezone", "currency"}
+    ok = client.patch(
+        "/api/v1/workspace", json={"name": "山茶集旗舰", "timezone": "Asia/Tokyo"}, headers=tenant.headers("owner")
+    )
+    assert ok.status_code == 200 and ok.json()["timezone"] == "Asia/Tokyo"
+    audit = client.get("/api/v1/audit", headers=tenant.headers("owner")).json()["items"]
+    assert audit[0]["action"] == "workspace.updated" and audit[0]["details"]["timezone"] == [
+        "Asia/Shanghai",
+        "Asia/Tokyo",
+    ]
+
+
+def test_timezone_change_rebuilds_the_dashboard_days(client, db, tenant: Tenant) -> None:
+    from shequn.commerce import service as commerce_service
+    from tests.integration.test_commerce_api import order
+
+    # 23:30 in Shanghai on Oct 31 is already Nov 1 in Tokyo.
+    client.post(
+        "/api/v1/orders",
+        json=order("TZ1", created_at="2026-10-31T23:30:00+08:00", updated="2026-10-31T23:30:00+08:00"),
+        headers=tenant.headers("operator"),
+    )
+    months = {
+        m
+        for m, _, _ in commerce_service.gmv_by_month(
+            db, workspace_id=tenant.workspace_id, tz="Asia/Shanghai", months=36
+        )
+    }
+    assert months == {"2026-10"}
+    client.patch("/api/v1/workspace", json={"timezone": "Asia/Tokyo"}, headers=tenant.headers("owner"))
+    db.expire_all()
+    months = {
+        m for m, _, _ in commerce_service.gmv_by_month(db, workspace_id=tenant.workspace_id, tz="Asia/Tokyo", months=36)
+    }
+    assert months == {"2026-11"}
+
+
+def test_roles_change_and_removal_rules(client, db, tenant: Tenant) -> None:
+    h_admin, h_owner = tenant.headers("admin"), tenant.headers("owner")
+    ana = client.post(
+        "/api/v1/operators",
+        json={"email": "ana@example.com", "password": "password-123", "role": "analyst"},
+        headers=h_admin,
+    ).json()
+    assert client.patch(f"/api/v1/operators/{ana['id']}", json={"role": "operator"}, headers=h_admin).status_code == 200
+    assert client.patch(f"/api/v1/operators/{ana['id']}", json={"role": "owner"}, headers=h_admin).status_code == 403
+    # Admins cannot touch owners; the last owner can be neither demoted nor removed.
+    owner_id = tenant.owner_id
+    assert client.patch(f"/api/v1/operators/{owner_id}", json={"role": "viewer"}, headers=h_admin).status_code == 403
+    from shequn.identity import service
+    from shequn.identity.errors import LastOwner
+
+    second_owner = service.Actor(workspace_id=tenant.workspace_id, role="owner", operator_id=ana["id"])
+    with pytest.raises(LastOwner):
+        service.set_member_role(db, second_owner, operator_id=owner_id, role="viewer")
+    db.rollback()
+    assert client.delete(f"/api/v1/operators/{ana['id']}", headers=h_owner).status_code == 204
+    emails = {o["email"] for o in client.get("/api/v1/operators", headers=h_owner).json()}
+    assert "ana@example.com" not in emails
+    assert client.delete("/api/v1/operators/99999", headers=h_owner).status_code == 404

@@ -34,6 +34,7 @@ __all__ = ["ImportStats", "import_orders", "upsert_orders"]
 IMPORT_JOB = "commerce.import_orders"
 PRODUCT_IMPORT_JOB = "commerce.import_products"
 DEMO_JOB = "commerce.load_demo"
+ROLLUP_JOB = "commerce.rebuild_rollups"
 
 
 # --- merges and timeline, registered with audience ----------------------------------------------

@@ -9,8 +9,12 @@ from typing import Any
 from shequn.commerce import service
 from shequn.commerce.canonical import ParsedRow, ProductIn
 from shequn.commerce.ingest import ImportStats, import_orders
-from shequn.core.jobs import JobContext, register_job
+from shequn.core import signals
+from shequn.core.db import session_scope
+from shequn.core.jobs import JobContext, enqueue_job, register_job
 from shequn.core.settings import get_settings
+from shequn.core.signals import Signal
+from shequn.identity import service as identity_service
 from shequn.identity.service import Actor
 
 BIG_IMPORT = 5_000
@@ -128,8 +132,22 @@ def run_demo_load(ctx: JobContext) -> dict[str, Any]:
     return stats.as_dict()
 
 
+def run_rollup_rebuild(ctx: JobContext) -> dict[str, Any]:
+    """Recompute the dashboard rollups (after the workspace's timezone changed)."""
+    ws = ctx.job.workspace_id
+    assert ws is not None
+    return {"days": service.rebuild_rollups(ctx.session, workspace_id=ws)}
+
+
+def _on_timezone_changed(signal: Signal) -> None:
+    with session_scope() as session:
+        enqueue_job(session, workspace_id=signal.workspace_id, kind=service.ROLLUP_JOB, params={})
+
+
 def register() -> None:
-    """Register commerce job handlers with the queue."""
+    """Register commerce job handlers with the queue, and the signals that start jobs."""
     register_job(service.IMPORT_JOB, run_order_import)
     register_job(service.PRODUCT_IMPORT_JOB, run_product_import)
     register_job(service.DEMO_JOB, run_demo_load)
+    register_job(service.ROLLUP_JOB, run_rollup_rebuild)
+    signals.connect(identity_service.TIMEZONE_CHANGED, _on_timezone_changed)

@@ -15,9 +15,11 @@ from shequn.identity.schemas import (
     MeOut,
     OperatorInvite,
     OperatorOut,
+    RoleUpdate,
     TokenCreate,
     TokenCreated,
     TokenOut,
+    WorkspaceUpdate,
 )
 from shequn.identity.service import Actor
 
@@ -87,3 +89,37 @@ def audit(
     """The audit log, newest first."""
     rows, total = service.list_audit(db, actor, limit=page.limit, offset=page.offset)
     return Paginated[AuditOut].of([AuditOut.model_validate(r) for r in rows], total, page.limit, page.offset)
+
+
+@router.patch("/workspace", response_model=MeOut)
+def update_workspace(body: WorkspaceUpdate, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)) -> MeOut:
+    """Change the workspace's name, timezone, currency or locale (owners)."""
+    ws = service.update_workspace(db, actor, **body.model_dump(exclude_unset=True))
+    db.commit()
+    return MeOut(
+        workspace_id=ws.id,
+        workspace_slug=ws.slug,
+        workspace_name=ws.name,
+        timezone=ws.timezone,
+        currency=ws.currency,
+        role=actor.role,
+        token_id=actor.token_id,
+    )
+
+
+@router.patch("/operators/{operator_id}", response_model=OperatorOut)
+def set_role(
+    operator_id: int, body: RoleUpdate, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)
+) -> OperatorOut:
+    """Change an operator's role in this workspace."""
+    service.set_member_role(db, actor, operator_id=operator_id, role=body.role)
+    db.commit()
+    op = next(o for o, _ in service.list_members(db, workspace_id=actor.workspace_id) if o.id == operator_id)
+    return OperatorOut(id=op.id, email=op.email, name=op.name, role=body.role)
+
+
+@router.delete("/operators/{operator_id}", status_code=204)
+def remove_operator(operator_id: int, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)) -> None:
+    """Remove an operator from this workspace."""
+    service.remove_member(db, actor, operator_id=operator_id)
+    db.commit()

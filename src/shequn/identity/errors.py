@@ -32,3 +32,9 @@ class WeakPassword(ShequnError):
 
     code = "weak_password"
     status_code = 422
+
+
+class LastOwner(Conflict):
+    """A workspace must keep at least one owner."""
+
+    code = "last_owner"

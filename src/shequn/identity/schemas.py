@@ -81,3 +81,18 @@ class AuditOut(BaseModel):
     details: dict[str, Any]
     ip: str
     created_at: datetime
+
+
+class WorkspaceUpdate(BaseModel):
+    """Fields of the workspace to change (omitted ones stay)."""
+
+    name: str | None = Field(default=None, max_length=120)
+    timezone: str | None = Field(default=None, max_length=64, description="IANA name, e.g. Asia/Shanghai")
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    locale: Literal["zh-CN", "en"] | None = None
+
+
+class RoleUpdate(BaseModel):
+    """A new role for an operator."""
+
+    role: RoleName

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -15,7 +16,8 @@ from shequn.core.clock import utcnow
 from shequn.core.errors import NotFound, PermissionDenied, ValidationFailed
 from shequn.core.security import hash_password, hash_token, new_token, verify_password
 from shequn.core.settings import get_settings
-from shequn.identity.errors import EmailTaken, InvalidCredentials, InvalidToken, SlugTaken, WeakPassword
+from shequn.core.signals import send_on_commit
+from shequn.identity.errors import EmailTaken, InvalidCredentials, InvalidToken, LastOwner, SlugTaken, WeakPassword
 from shequn.identity.models import ApiToken, AuditLog, ConsoleSession, Membership, Operator, Workspace
 from shequn.identity.roles import Perm, Role, can_grant, has_perm
 
@@ -131,6 +133,114 @@ def invite_operator(session: Session, actor: Actor, *, email: str, name: str, pa
     add_member(session, workspace_id=actor.workspace_id, operator_id=op.id, role=role)
     record_audit(session, actor, "operator.invited", "operator", op.id, {"email": op.email, "role": role})
     return op
+
+
+LOCALES = ("zh-CN", "en")
+TIMEZONE_CHANGED = "identity.workspace_timezone_changed"
+
+
+def update_workspace(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
+    locale: str | None = None,
+) -> Workspace:
+    """Change the brand's name, timezone, currency or default locale (owners only)."""
+    check_perm(actor, Perm.MANAGE_WORKSPACE)
+    ws = session.get(Workspace, actor.workspace_id)
+    if ws is None:
+        raise NotFound(what="workspace")
+    errors = []
+    if name is not None and not name.strip():
+        errors.append({"field": "name", "message": "required"})
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors.append({"field": "timezone", "message": f"unknown timezone {timezone!r}"})
+    if currency is not None and not re.fullmatch(r"[A-Z]{3}", currency):
+        errors.append({"field": "currency", "message": "a 3-letter ISO code such as CNY"})
+    if locale is not None and locale not in LOCALES:
+        errors.append({"field": "locale", "message": "zh-CN or en"})
+    if errors:
+        raise ValidationFailed(details=errors)
+    before = {"name": ws.name, "timezone": ws.timezone, "currency": ws.currency, "locale": ws.locale}
+    if name is not None:
+        ws.name = name.strip()[:120]
+    if timezone is not None:
+        ws.timezone = timezone
+    if currency is not None:
+        ws.currency = currency
+    if locale is not None:
+        ws.locale = locale
+    after = {"name": ws.name, "timezone": ws.timezone, "currency": ws.currency, "locale": ws.locale}
+    changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if changed:
+        record_audit(session, actor, "workspace.updated", "workspace", ws.id, changed)
+    if "timezone" in changed:
+        # Day-based figures (dashboard rollups) are cut at local midnight and must be rebuilt.
+        send_on_commit(session, TIMEZONE_CHANGED, ws.id, timezone=ws.timezone)
+    session.flush()
+    return ws
+
+
+def _owner_count(session: Session, workspace_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value)
+        )
+        or 0
+    )
+
+
+def _managed_member(session: Session, actor: Actor, operator_id: int) -> Membership:
+    """The membership an actor may change: not their own, and an owner's only by an owner."""
+    check_perm(actor, Perm.MANAGE_OPERATORS)
+    member = session.scalar(
+        select(Membership).where(Membership.workspace_id == actor.workspace_id, Membership.operator_id == operator_id)
+    )
+    if member is None:
+        raise NotFound(what="operator")
+    if operator_id == actor.operator_id:
+        raise PermissionDenied(perm="change_own_role", role=actor.role)
+    if member.role == Role.OWNER.value and actor.role != Role.OWNER.value:
+        raise PermissionDenied(perm="change_owner", role=actor.role)
+    return member
+
+
+def set_member_role(session: Session, actor: Actor, *, operator_id: int, role: str) -> Membership:
+    """Change an operator's role here, never above the actor's own and never leaving no owner."""
+    if role not in {r.value for r in Role}:
+        raise ValidationFailed(details=[{"field": "role", "message": f"unknown role {role}"}])
+    member = _managed_member(session, actor, operator_id)
+    if not can_grant(actor.role, role):
+        raise PermissionDenied(perm="grant_" + role, role=actor.role)
+    if member.role == Role.OWNER.value and role != Role.OWNER.value and _owner_count(session, actor.workspace_id) <= 1:
+        raise LastOwner()
+    old, member.role = member.role, role
+    record_audit(session, actor, "operator.role_changed", "operator", operator_id, {"from": old, "to": role})
+    session.flush()
+    return member
+
+
+def remove_member(session: Session, actor: Actor, *, operator_id: int) -> None:
+    """Take an operator out of this workspace (their other workspaces are untouched)."""
+    member = _managed_member(session, actor, operator_id)
+    if member.role == Role.OWNER.value and _owner_count(session, actor.workspace_id) <= 1:
+        raise LastOwner()
+    session.delete(member)
+    session.execute(
+        delete(ConsoleSession).where(
+            ConsoleSession.operator_id == operator_id, ConsoleSession.workspace_id == actor.workspace_id
+        )
+    )
+    record_audit(session, actor, "operator.removed", "operator", operator_id, {"role": member.role})
+    session.flush()
 
 
 def list_members(session: Session, *, workspace_id: int) -> list[tuple[Operator, str]]:
