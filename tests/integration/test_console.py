@@ -311,6 +311,26 @@ def test_invite_operator_and_audit_log(client, tenant: Tenant) -> None:
     assert "operator.invited" in audit and "operator.login" in audit
 
 
+def test_workspace_settings_and_team_management(client, db, tenant: Tenant) -> None:
+    csrf = login(client)
+    bad = client.post("/settings/workspace", data={"csrf": csrf, "name": "山茶集", "timezone": "Nowhere/City",
+                                                   "currency": "CNY", "locale": "zh-CN"})
+    assert bad.status_code == 422 and "timezone" in bad.text
+    ok = client.post("/settings/workspace", data={"csrf": csrf, "name": "山茶集旗舰店", "timezone": "Asia/Singapore",
+                                                  "currency": "sgd", "locale": "en"}, follow_redirects=True)
+    assert ok.status_code == 200 and "山茶集旗舰店" in ok.text and "Asia/Singapore" in ok.text and "SGD" in ok.text
+    add_operator(db, tenant, "helper@example.com", "viewer")
+    helper = identity_service.get_operator_by_email(db, "helper@example.com")
+    r = client.post(f"/settings/team/{helper.id}/role", data={"csrf": csrf, "role": "analyst"}, follow_redirects=True)
+    assert r.status_code == 200
+    assert identity_service.get_role(db, workspace_id=tenant.workspace_id, operator_id=helper.id) == "analyst"
+    own = client.post(f"/settings/team/{tenant.owner_id}/role", data={"csrf": csrf, "role": "viewer"})
+    assert own.status_code == 403  # nobody changes their own role
+    r = client.post(f"/settings/team/{helper.id}/remove", data={"csrf": csrf}, follow_redirects=True)
+    assert r.status_code == 200 and "helper@example.com" not in r.text
+    assert client.post(f"/settings/team/{helper.id}/remove", data={"csrf": "wrong"}).status_code == 403
+
+
 @pytest.mark.parametrize("path", ["/customers?page=abc&min_spent=xx&min_orders=-1&sort=bogus",
                                   "/orders?status=nope&page=999", "/products?page=0"])
 def test_junk_query_parameters_do_not_break_pages(client, tenant: Tenant, path: str) -> None:

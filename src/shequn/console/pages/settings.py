@@ -36,7 +36,12 @@ def _team_page(request: Request, ctx: Console, *, error: str = "", notice: str =
                values: dict[str, str] | None = None) -> Response:
     members = identity_service.list_members(ctx.db, workspace_id=ctx.workspace.id)
     return render(request, "settings_team.html", ctx, status=status, members=members, roles=_grantable(ctx),
-                  error=error, notice=notice, values=values or {"role": "operator"})
+                  error=error, notice=notice, values=values or {"role": "operator"}, timezones=TIMEZONES)
+
+
+TIMEZONES = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Asia/Seoul",
+             "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Australia/Sydney", "UTC"]
+NOTICES = {"saved": "settings.saved", "removed": "settings.removed", "role": "settings.role_changed"}
 
 
 @router.get("/settings")
@@ -45,7 +50,59 @@ def team(request: Request, ctx: Console = Depends(console)) -> Response:
     ctx.require(Perm.READ)
     notice = ctx.t("settings.invited", email=request.query_params["invited"]) \
         if request.query_params.get("invited") else ""
+    done = request.query_params.get("done", "")
+    if done in NOTICES:
+        notice = ctx.t(NOTICES[done])
     return _team_page(request, ctx, notice=notice)
+
+
+@router.post("/settings/workspace")
+def save_workspace(
+    request: Request, name: str = Form(""), timezone: str = Form(""), currency: str = Form(""),
+    locale: str = Form("zh-CN"), ctx: Console = Depends(console_post),
+) -> Response:
+    """Change the workspace's name, timezone, currency and locale (owners)."""
+    ctx.require(Perm.MANAGE_WORKSPACE)
+    try:
+        identity_service.update_workspace(ctx.db, ctx.actor, name=name, timezone=timezone.strip(),
+                                          currency=currency.strip().upper(), locale=locale)
+    except ShequnError as exc:
+        if exc.status_code == 403:
+            raise
+        ctx.db.rollback()
+        return _team_page(request, ctx, error=_error_text(ctx, exc), status=exc.status_code)
+    ctx.db.commit()
+    return RedirectResponse("/settings?done=saved", status_code=303)
+
+
+@router.post("/settings/team/{operator_id}/role")
+def change_role(
+    request: Request, operator_id: int, role: str = Form(""), ctx: Console = Depends(console_post)
+) -> Response:
+    """Change an operator's role here."""
+    try:
+        identity_service.set_member_role(ctx.db, ctx.actor, operator_id=operator_id, role=role)
+    except ShequnError as exc:
+        if exc.status_code in (403, 404):
+            raise
+        ctx.db.rollback()
+        return _team_page(request, ctx, error=_error_text(ctx, exc), status=exc.status_code)
+    ctx.db.commit()
+    return RedirectResponse("/settings?done=role", status_code=303)
+
+
+@router.post("/settings/team/{operator_id}/remove")
+def remove(request: Request, operator_id: int, ctx: Console = Depends(console_post)) -> Response:
+    """Remove an operator from this workspace."""
+    try:
+        identity_service.remove_member(ctx.db, ctx.actor, operator_id=operator_id)
+    except ShequnError as exc:
+        if exc.status_code in (403, 404):
+            raise
+        ctx.db.rollback()
+        return _team_page(request, ctx, error=_error_text(ctx, exc), status=exc.status_code)
+    ctx.db.commit()
+    return RedirectResponse("/settings?done=removed", status_code=303)
 
 
 @router.post("/settings/team")
