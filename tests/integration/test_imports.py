@@ -108,3 +108,18 @@ def test_other_workspace_cannot_see_my_import(client, tenant: Tenant, other_tena
     job = upload(client, tenant, "taobao_orders.csv").json()
     assert client.get(f"/api/v1/imports/{job['id']}", headers=other_tenant.headers()).status_code == 404
     assert client.get(f"/api/v1/imports/{job['id']}/errors", headers=other_tenant.headers()).status_code == 404
+
+
+def test_error_report_is_capped_but_every_bad_row_counted(client, db, tenant: Tenant, monkeypatch) -> None:
+    from shequn.commerce import ingest
+
+    monkeypatch.setattr(ingest, "MAX_KEPT_ERRORS", 3)
+    lines = ["source_order_id,status,total,currency,created_at,buyer_id,sku,title,quantity,unit_price"]
+    lines += [f"B{i},teleported,100,CNY,2026-01-01 10:00:00,b{i},S,t,1,100" for i in range(8)]
+    lines += ["G1,paid,100,CNY,2026-01-01 10:00:00,g1,S,t,1,100"]
+    job = finished(
+        client, tenant, upload(client, tenant, "bad.csv", data="\n".join(lines).encode(), source="shequn").json()
+    )
+    assert job["result"]["failed"] == 8 and job["result"]["created"] == 1
+    errors = client.get(f"/api/v1/imports/{job['id']}/errors", headers=tenant.headers("viewer")).json()
+    assert len(errors) == 3
