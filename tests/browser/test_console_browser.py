@@ -29,40 +29,64 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     sync_playwright = None  # type: ignore[assignment]
 
-MISSING = [what for what, ok in (("/usr/bin/chromium", CHROMIUM.exists()), ("playwright", sync_playwright is not None))
-           if not ok]
+MISSING = [
+    what
+    for what, ok in (("/usr/bin/chromium", CHROMIUM.exists()), ("playwright", sync_playwright is not None))
+    if not ok
+]
 if MISSING and not REQUIRE:
     pytest.skip(f"browser tests need {', '.join(MISSING)}", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 IMG = ROOT / "docs" / "img"
 EMAIL, PASSWORD = "owner@browser.test", "browser-pass-2026"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 KNOWN = {"name": "林语堂", "buyer": "b-0001", "phone": "13911112222", "order": "SQ-TEST-0001"}
 
 CITIES = ["上海", "杭州", "北京", "广州", "深圳", "成都", "南京", "苏州", "武汉", "西安"]
 FIRST = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["小明", "晓燕", "建国", "雨桐", "子涵", "思远", "婉清", "浩然", "佳怡", "一鸣", "若曦", "志强"]
-PRODUCTS = [("TEA-LJ-250", "明前龙井 250g", "绿茶", 26800), ("TEA-BL-100", "洞庭碧螺春 100g", "绿茶", 15800),
-            ("TEA-DHP-200", "武夷大红袍 200g", "乌龙茶", 32800), ("TEA-TGY-250", "安溪铁观音 250g", "乌龙茶", 19800),
-            ("TEA-BHYZ-100", "白毫银针 100g", "白茶", 39800), ("TEA-SMY-300", "寿眉饼 300g", "白茶", 12800),
-            ("TEA-DHH-150", "滇红金芽 150g", "红茶", 16800), ("TEA-ZSXZ-200", "正山小种 200g", "红茶", 13800),
-            ("TEA-MLH-100", "茉莉花茶 100g", "花茶", 6800), ("CUP-GW-01", "白瓷盖碗", "茶具", 8800)]
+PRODUCTS = [
+    ("TEA-LJ-250", "明前龙井 250g", "绿茶", 26800),
+    ("TEA-BL-100", "洞庭碧螺春 100g", "绿茶", 15800),
+    ("TEA-DHP-200", "武夷大红袍 200g", "乌龙茶", 32800),
+    ("TEA-TGY-250", "安溪铁观音 250g", "乌龙茶", 19800),
+    ("TEA-BHYZ-100", "白毫银针 100g", "白茶", 39800),
+    ("TEA-SMY-300", "寿眉饼 300g", "白茶", 12800),
+    ("TEA-DHH-150", "滇红金芽 150g", "红茶", 16800),
+    ("TEA-ZSXZ-200", "正山小种 200g", "红茶", 13800),
+    ("TEA-MLH-100", "茉莉花茶 100g", "花茶", 6800),
+    ("CUP-GW-01", "白瓷盖碗", "茶具", 8800),
+]
 STATUSES = ["completed"] * 14 + ["paid"] * 3 + ["shipped"] * 3 + ["refunded", "cancelled", "pending_payment"]
-HEADER = ("source_order_id,status,total,created_at,buyer_id,buyer_name,phone,city,province,"
-          "sku,title,quantity,unit_price,category")
+HEADER = (
+    "source_order_id,status,total,created_at,buyer_id,buyer_name,phone,city,province,"
+    "sku,title,quantity,unit_price,category"
+)
 
 
 def _orders_csv() -> bytes:
     """A year of a small tea shop's orders in the canonical CSV (money in fen), plus two bad rows."""
     rng = random.Random(7)
-    buyers = [(f"b-{i:04d}", rng.choice(FIRST) + rng.choice(GIVEN), f"139{rng.randrange(10**8):08d}",
-               rng.choice(CITIES)) for i in range(2, 260)]
+    buyers = [
+        (f"b-{i:04d}", rng.choice(FIRST) + rng.choice(GIVEN), f"139{rng.randrange(10**8):08d}", rng.choice(CITIES))
+        for i in range(2, 260)
+    ]
     lines = [HEADER]
     start = datetime(2025, 12, 1, 9, 0)
-    lines.append(f"{KNOWN['order']},completed,53600,2026-11-20 20:15:00,{KNOWN['buyer']},{KNOWN['name']},"
-                 f"{KNOWN['phone']},杭州,浙江,TEA-LJ-250,明前龙井 250g,2,26800,绿茶")
+    lines.append(
+        f"{KNOWN['order']},completed,53600,2026-11-20 20:15:00,{KNOWN['buyer']},{KNOWN['name']},"
+        f"{KNOWN['phone']},杭州,浙江,TEA-LJ-250,明前龙井 250g,2,26800,绿茶"
+    )
     for n in range(2, 640):
         buyer_id, name, phone, city = rng.choice(buyers[: 60 + n // 3])
         when = start + timedelta(days=rng.randrange(355), minutes=rng.randrange(600))
@@ -71,8 +95,10 @@ def _orders_csv() -> bytes:
         qty = [rng.choice((1, 1, 2, 3)) for _ in picks]
         total = sum(p[3] * q for p, q in zip(picks, qty, strict=True))
         for (sku, title, category, price), q in zip(picks, qty, strict=True):
-            lines.append(f"SQ-{n:06d},{status},{total},{when:%Y-%m-%d %H:%M:%S},{buyer_id},{name},{phone},{city},,"
-                         f"{sku},{title},{q},{price},{category}")
+            lines.append(
+                f"SQ-{n:06d},{status},{total},{when:%Y-%m-%d %H:%M:%S},{buyer_id},{name},{phone},{city},,"
+                f"{sku},{title},{q},{price},{category}"
+            )
     lines.append("SQ-BAD-1,paid,1000,not-a-date,b-9001,坏数据,,上海,,TEA-MLH-100,茉莉花茶 100g,1,1000,花茶")
     lines.append("SQ-BAD-2,paid,1000,2026-03-01,b-9002,坏数据,,上海,,TEA-MLH-100,茉莉花茶 100g,0,1000,花茶")
     return ("\n".join(lines) + "\n").encode("utf-8")
@@ -90,17 +116,58 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if MISSING:
         pytest.fail(f"SHEQUN_REQUIRE_BROWSER=1 but {', '.join(MISSING)} is missing")
     var = tmp_path_factory.mktemp("browser-var")
-    env = {**os.environ, "SHEQUN_ENV": "test", "SHEQUN_VAR_DIR": str(var), "SHEQUN_JOBS_MODE": "embedded",
-           "SHEQUN_DATABASE_URL": f"sqlite:///{var / 'shequn.db'}"}
+    env = {
+        **os.environ,
+        "SHEQUN_ENV": "test",
+        "SHEQUN_VAR_DIR": str(var),
+        "SHEQUN_JOBS_MODE": "embedded",
+        "SHEQUN_DATABASE_URL": f"sqlite:///{var / 'shequn.db'}",
+    }
     env.pop("SHEQUN_REDIS_URL", None)
-    subprocess.run([sys.executable, "-m", "shequn.cli.main", "create-owner", "--email", EMAIL, "--password", PASSWORD,
-                    "--name", "店长", "--workspace-slug", "shancha", "--workspace-name", "山茶集"],
-                   env=env, check=True, cwd=ROOT, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shequn.cli.main",
+            "create-owner",
+            "--email",
+            EMAIL,
+            "--password",
+            PASSWORD,
+            "--name",
+            "店长",
+            "--workspace-slug",
+            "shancha",
+            "--workspace-name",
+            "山茶集",
+        ],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
     port = _free_port()
     log = (var / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "shequn.app:create_app", "--factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "shequn.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -129,8 +196,7 @@ def page(server: str) -> Iterator[Page]:
     assert sync_playwright is not None
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN",
-                                      device_scale_factor=1)
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN", device_scale_factor=1)
         pg = context.new_page()
         outside: list[str] = []
         problems: list[str] = []

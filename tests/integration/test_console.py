@@ -13,8 +13,9 @@ from tests.conftest import Tenant, make_tenant
 
 OWNER = ("owner-a@example.com", "password-123")
 PHONE = "13812345678"
-CSV_HEAD = ("source_order_id,status,total,created_at,buyer_id,buyer_name,phone,city,"
-            "sku,title,quantity,unit_price,category\n")
+CSV_HEAD = (
+    "source_order_id,status,total,created_at,buyer_id,buyer_name,phone,city,sku,title,quantity,unit_price,category\n"
+)
 
 
 def _csrf(html: str) -> str:
@@ -26,8 +27,11 @@ def _csrf(html: str) -> str:
 def login(client, email: str = OWNER[0], password: str = OWNER[1], next: str = "/") -> str:
     """Log in through the form; returns the session's CSRF token."""
     page = client.get("/login")
-    r = client.post("/login", data={"email": email, "password": password, "csrf": _csrf(page.text), "next": next},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf": _csrf(page.text), "next": next},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     return _csrf(client.get("/").text)
 
@@ -40,12 +44,23 @@ def add_operator(db: Session, tenant: Tenant, email: str, role: str) -> None:
 
 def push_order(client, tenant: Tenant, order_id: str = "T-1001", phone: str = PHONE, **extra) -> dict:
     body = {
-        "source": "api", "source_order_id": order_id, "status": "paid", "total": 12345, "subtotal": 12345,
-        "created_at": "2026-10-05T10:00:00+08:00", "paid_at": "2026-10-05T10:05:00+08:00",
-        "line_items": [{"sku": "TEA-1", "title": "明前龙井 250g", "quantity": 1, "unit_price": 12345,
-                        "category": "绿茶"}],
-        "customer": {"name": "王小明", "phone": phone, "city": "杭州", "email": "xiaoming@example.com",
-                     "identities": [{"source": "api", "kind": "customer_id", "value": "buyer-77"}]},
+        "source": "api",
+        "source_order_id": order_id,
+        "status": "paid",
+        "total": 12345,
+        "subtotal": 12345,
+        "created_at": "2026-10-05T10:00:00+08:00",
+        "paid_at": "2026-10-05T10:05:00+08:00",
+        "line_items": [
+            {"sku": "TEA-1", "title": "明前龙井 250g", "quantity": 1, "unit_price": 12345, "category": "绿茶"}
+        ],
+        "customer": {
+            "name": "王小明",
+            "phone": phone,
+            "city": "杭州",
+            "email": "xiaoming@example.com",
+            "identities": [{"source": "api", "kind": "customer_id", "value": "buyer-77"}],
+        },
         **extra,
     }
     r = client.post("/api/v1/orders", json=body, headers=tenant.headers("owner"))
@@ -64,8 +79,11 @@ def test_login_wrong_password_shows_error(client, tenant: Tenant) -> None:
 
 def test_login_sets_httponly_cookie_and_redirects_to_next(client, tenant: Tenant) -> None:
     page = client.get("/login?next=/customers")
-    r = client.post("/login", data={"email": OWNER[0], "password": OWNER[1], "csrf": _csrf(page.text),
-                                    "next": "/customers"}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"email": OWNER[0], "password": OWNER[1], "csrf": _csrf(page.text), "next": "/customers"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/customers"
     cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("shequn_session="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax") and "Path=/" in cookie
@@ -76,8 +94,11 @@ def test_login_form_needs_its_csrf_token_and_next_stays_on_site(client, tenant: 
     r = client.post("/login", data={"email": OWNER[0], "password": OWNER[1], "csrf": "forged"})
     assert r.status_code == 403 and "页面已过期" in r.text
     page = client.get("/login")
-    r = client.post("/login", data={"email": OWNER[0], "password": OWNER[1], "csrf": _csrf(page.text),
-                                    "next": "//evil.example.com/x"}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"email": OWNER[0], "password": OWNER[1], "csrf": _csrf(page.text), "next": "//evil.example.com/x"},
+        follow_redirects=False,
+    )
     assert r.headers["location"] == "/"
 
 
@@ -99,9 +120,15 @@ def test_every_page_renders_with_real_figures(client, tenant: Tenant) -> None:
     assert "¥323.45" in home.text  # GMV from fen: 12345 + 20000
     assert "¥161.72" in home.text  # AOV: 32345 // 2
     assert "100.0%" in home.text  # the one buyer bought twice
-    for path, expected in [("/customers", "王小明"), ("/products", "商品"), ("/orders", "T-1002"),
-                           ("/imports", "开始导入"), ("/settings", "owner-a@example.com"),
-                           ("/settings/tokens", "API 令牌"), ("/audit", "orders.pushed")]:
+    for path, expected in [
+        ("/customers", "王小明"),
+        ("/products", "商品"),
+        ("/orders", "T-1002"),
+        ("/imports", "开始导入"),
+        ("/settings", "owner-a@example.com"),
+        ("/settings/tokens", "API 令牌"),
+        ("/audit", "orders.pushed"),
+    ]:
         r = client.get(path)
         assert r.status_code == 200, (path, r.text[:300])
         assert expected in r.text, path
@@ -138,8 +165,13 @@ def test_phone_is_never_shown_unmasked(client, tenant: Tenant) -> None:
     search = client.get("/customers", params={"q": PHONE}).text
     assert "138****5678" in search
     search = search.replace(f'value="{PHONE}"', "").replace(f"q={PHONE}", "")
-    pages = [client.get("/customers").text, search, client.get(f"/customers/{cid}").text,
-             client.get(f"/orders/{oid}").text, client.get("/orders").text]
+    pages = [
+        client.get("/customers").text,
+        search,
+        client.get(f"/customers/{cid}").text,
+        client.get(f"/orders/{oid}").text,
+        client.get("/orders").text,
+    ]
     for html in pages:
         assert PHONE not in html
         assert "xiaoming@example.com" not in html
@@ -177,8 +209,11 @@ def test_viewer_sees_no_import_form_and_cannot_post_one(client, db: Session, ten
     csrf = login(client, "viewer@example.com", "password-456")
     page = client.get("/imports")
     assert page.status_code == 200 and 'action="/imports"' not in page.text and "开始导入" not in page.text
-    r = client.post("/imports", data={"csrf": csrf, "kind": "orders"},
-                    files={"file": ("a.csv", (CSV_HEAD + "V-1,paid,100,2026-10-01,,,,,X,Tea,1,100,\n").encode())})
+    r = client.post(
+        "/imports",
+        data={"csrf": csrf, "kind": "orders"},
+        files={"file": ("a.csv", (CSV_HEAD + "V-1,paid,100,2026-10-01,,,,,X,Tea,1,100,\n").encode())},
+    )
     assert r.status_code == 403 and "text/html" in r.headers["content-type"]
     home = client.get("/").text
     assert 'href="/audit"' not in home
@@ -227,8 +262,12 @@ def test_workspace_switch_only_to_own_workspaces(client, db: Session, tenant: Te
 
 
 def _upload(client, csrf: str, name: str, data: bytes, source: str = "", kind: str = "orders"):
-    return client.post("/imports", data={"csrf": csrf, "source": source, "shop_id": "main", "kind": kind},
-                       files={"file": (name, data, "text/csv")}, follow_redirects=False)
+    return client.post(
+        "/imports",
+        data={"csrf": csrf, "source": source, "shop_id": "main", "kind": kind},
+        files={"file": (name, data, "text/csv")},
+        follow_redirects=False,
+    )
 
 
 def test_import_upload_progress_counts_and_error_report(client, tenant: Tenant) -> None:
@@ -300,12 +339,22 @@ def test_tokens_created_shown_once_and_revoked(client, tenant: Tenant) -> None:
 
 def test_invite_operator_and_audit_log(client, tenant: Tenant) -> None:
     csrf = login(client)
-    r = client.post("/settings/team", data={"csrf": csrf, "email": "new-op@example.com", "name": "小李",
-                                            "password": "password-789", "role": "operator"},
-                    follow_redirects=True)
+    r = client.post(
+        "/settings/team",
+        data={
+            "csrf": csrf,
+            "email": "new-op@example.com",
+            "name": "小李",
+            "password": "password-789",
+            "role": "operator",
+        },
+        follow_redirects=True,
+    )
     assert r.status_code == 200 and "new-op@example.com" in r.text and "运营" in r.text
-    r = client.post("/settings/team", data={"csrf": csrf, "email": "weak@example.com", "name": "x",
-                                            "password": "short", "role": "viewer"})
+    r = client.post(
+        "/settings/team",
+        data={"csrf": csrf, "email": "weak@example.com", "name": "x", "password": "short", "role": "viewer"},
+    )
     assert r.status_code == 422 and "密码" in r.text
     audit = client.get("/audit").text
     assert "operator.invited" in audit and "operator.login" in audit
@@ -313,11 +362,16 @@ def test_invite_operator_and_audit_log(client, tenant: Tenant) -> None:
 
 def test_workspace_settings_and_team_management(client, db, tenant: Tenant) -> None:
     csrf = login(client)
-    bad = client.post("/settings/workspace", data={"csrf": csrf, "name": "山茶集", "timezone": "Nowhere/City",
-                                                   "currency": "CNY", "locale": "zh-CN"})
+    bad = client.post(
+        "/settings/workspace",
+        data={"csrf": csrf, "name": "山茶集", "timezone": "Nowhere/City", "currency": "CNY", "locale": "zh-CN"},
+    )
     assert bad.status_code == 422 and "timezone" in bad.text
-    ok = client.post("/settings/workspace", data={"csrf": csrf, "name": "山茶集旗舰店", "timezone": "Asia/Singapore",
-                                                  "currency": "sgd", "locale": "en"}, follow_redirects=True)
+    ok = client.post(
+        "/settings/workspace",
+        data={"csrf": csrf, "name": "山茶集旗舰店", "timezone": "Asia/Singapore", "currency": "sgd", "locale": "en"},
+        follow_redirects=True,
+    )
     assert ok.status_code == 200 and "山茶集旗舰店" in ok.text and "Asia/Singapore" in ok.text and "SGD" in ok.text
     add_operator(db, tenant, "helper@example.com", "viewer")
     helper = identity_service.get_operator_by_email(db, "helper@example.com")
@@ -331,8 +385,10 @@ def test_workspace_settings_and_team_management(client, db, tenant: Tenant) -> N
     assert client.post(f"/settings/team/{helper.id}/remove", data={"csrf": "wrong"}).status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/customers?page=abc&min_spent=xx&min_orders=-1&sort=bogus",
-                                  "/orders?status=nope&page=999", "/products?page=0"])
+@pytest.mark.parametrize(
+    "path",
+    ["/customers?page=abc&min_spent=xx&min_orders=-1&sort=bogus", "/orders?status=nope&page=999", "/products?page=0"],
+)
 def test_junk_query_parameters_do_not_break_pages(client, tenant: Tenant, path: str) -> None:
     login(client)
     assert client.get(path).status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -36,6 +38,13 @@ def test_taobao_gbk_export_keeps_good_rows_and_reports_bad_ones(client, db, tena
     first = db.scalar(select(Order).where(Order.source_order_id == "3012345678901234567"))
     assert first.total == 20900 and first.status == "completed"
     assert first.placed_at.isoformat() == "2025-11-10T16:05:00+00:00"  # naive Shanghai time → UTC
+    # The receiver's phone is kept only masked, even inside the stored source record.
+    assert "13800138000" not in json.dumps(first.raw, ensure_ascii=False)
+    assert "138****8000" in json.dumps(first.raw, ensure_ascii=False)
+    # The uploaded file is gone once imported.
+    from shequn.core.settings import get_settings
+
+    assert not any(get_settings().upload_dir.rglob("*.csv"))
     # Importing the same file again doubles nothing.
     again = finished(client, tenant, upload(client, tenant, "taobao_orders.csv").json())
     assert again["result"]["created"] == 0 and again["result"]["unchanged"] == 5

@@ -116,10 +116,7 @@ def test_taobao_id_mangled_by_excel() -> None:
 
 
 def test_taobao_utf8_bom_and_tabs() -> None:
-    text = (
-        "订单编号 \t订单状态\t订单创建时间\t总金额\n"
-        '="3012345678901234599"\t交易成功\t2025-11-11 00:05:00\t1.00\n'
-    )
+    text = '订单编号 \t订单状态\t订单创建时间\t总金额\n="3012345678901234599"\t交易成功\t2025-11-11 00:05:00\t1.00\n'
     rows = list(parse_orders(text.encode("utf-8-sig"), "x.csv", source="taobao"))
     assert order(rows[0]).source_order_id == "3012345678901234599"
     assert order(rows[0]).total == 100
@@ -191,9 +188,7 @@ def _taobao_xlsx() -> bytes:
         ]
     )
     sheet.append([None] * 14)
-    sheet.append(
-        ["3012345678901234602", "b2", 10, 0, 10, 10, "交易成功", "", "", "not a time", "", "x", 1, ""]
-    )
+    sheet.append(["3012345678901234602", "b2", 10, 0, 10, 10, "交易成功", "", "", "not a time", "", "x", 1, ""])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

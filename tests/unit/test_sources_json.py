@@ -143,9 +143,7 @@ def test_shopify_single_order_and_unknown_status() -> None:
     }
     [row] = parse_orders(json.dumps(single).encode(), "o.json", source=None)
     assert (order(row).status, order(row).currency, order(row).paid) == ("completed", "CNY", 100)
-    bad = [
-        {"id": 2, "financial_status": "mystery", "total_price": "1.00", "created_at": "2025-11-11T00:00:00Z"}
-    ]
+    bad = [{"id": 2, "financial_status": "mystery", "total_price": "1.00", "created_at": "2025-11-11T00:00:00Z"}]
     [row] = parse_orders(json.dumps(bad).encode(), "o.json", source="shopify")
     assert error(row) == (1, "financial_status", "2")
 
@@ -195,9 +193,7 @@ def test_woocommerce() -> None:
         9800,
         9800,
     )
-    assert [(li.sku, li.quantity, li.unit_price, li.total) for li in first.line_items] == [
-        ("SKU-001", 3, 3333, 9000)
-    ]
+    assert [(li.sku, li.quantity, li.unit_price, li.total) for li in first.line_items] == [("SKU-001", 3, 3333, 9000)]
     assert first.discount_codes == [("double11", 1000)]
     assert first.attribution == {"utm_source": "wechat", "utm_campaign": "1111"}
     customer = first.customer
@@ -215,7 +211,5 @@ def test_woocommerce() -> None:
     assert second.created_at == utc("2025-11-12T02:00:00")
     assert (second.status, second.paid, second.refunded) == ("partially_refunded", 6000, 1000)
     assert second.customer is not None
-    assert [(i.source, i.kind, i.value) for i in second.customer.identities] == [
-        ("woocommerce", "customer_id", "42")
-    ]
+    assert [(i.source, i.kind, i.value) for i in second.customer.identities] == [("woocommerce", "customer_id", "42")]
     assert error(rows[2]) == (3, "status", "729")

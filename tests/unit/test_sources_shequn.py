@@ -86,9 +86,7 @@ def test_shequn_csv() -> None:
     ]
     assert first.source_updated_at == utc("2025-11-11T16:00:00")
     assert first.customer is not None
-    assert [(i.source, i.kind, i.value) for i in first.customer.identities] == [
-        ("shequn", "customer_id", "U-1")
-    ]
+    assert [(i.source, i.kind, i.value) for i in first.customer.identities] == [("shequn", "customer_id", "U-1")]
     assert order(rows[1]).customer is None
     assert error(rows[2]) == (6, "quantity", "SQ-1003")  # second line of SQ-1003, named by its column
 
@@ -190,3 +188,20 @@ def test_split_address(address: str, expected: tuple[str, str]) -> None:
 def test_utm_from_url() -> None:
     assert utm_from_url("/p?UTM_Source=wx&x=1&utm_medium=") == {"utm_source": "wx"}
     assert utm_from_url("https://shop.example/") == {}
+
+
+def test_scrub_raw_masks_phones_everywhere() -> None:
+    from shequn.commerce.canonical import scrub_raw
+
+    raw = {
+        "联系手机": "'13800138000",
+        "buyer_info": {"buyer_phone": "+86 139-1234-5678"},
+        "收货地址": "上海市 浦东新区 世纪大道100号 电话13700001111",
+        "total": "199.00",
+        "tid": "E2026060112",
+    }
+    out = scrub_raw(raw)
+    text = str(out)
+    assert "13800138000" not in text and "13912345678" not in text and "13700001111" not in text
+    assert out["联系手机"] == "138****8000" and out["total"] == "199.00" and out["tid"] == "E2026060112"
+    assert "137****1111" in out["收货地址"]

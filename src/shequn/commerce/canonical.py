@@ -6,6 +6,7 @@ second and per-object validation overhead would dominate. Parsers validate as th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -178,4 +179,28 @@ def check_status(value: str, field_name: str = "status") -> str:
     """Refuse statuses outside the canonical list."""
     if value not in ORDER_STATUSES:
         raise RowError(field_name, f"unknown status {value!r}", value)
+    return value
+
+
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+_PHONE_KEYS = ("phone", "mobile", "tel", "手机", "电话")
+
+
+def scrub_raw(value: Any, key: str = "") -> Any:
+    """A copy of a source record with phone numbers masked: raw records are kept for audit, PII is not.
+
+    Values under phone-like keys are masked whole; anywhere else a Chinese mobile number is masked
+    where it appears (addresses and remarks often carry one).
+    """
+    if isinstance(value, dict):
+        return {k: scrub_raw(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_raw(v, key) for v in value]
+    if isinstance(value, str) and value:
+        lowered = key.lower()
+        if any(p in lowered for p in _PHONE_KEYS):
+            digits = re.sub(r"\D", "", value)
+            return (digits[:3] + "****" + digits[-4:]) if len(digits) >= 7 else "****"
+        if any(ch.isdigit() for ch in value):
+            return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", value)
     return value

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from shequn.audience import service as audience_service
 from shequn.audience.schemas import PurchaseFacts
 from shequn.commerce import rollups
-from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow
+from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow, scrub_raw
 from shequn.commerce.rollups import local_day
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
@@ -264,7 +264,7 @@ def _order_row(
         bulk.ts(o.source_updated_at),
         bulk.js([{"code": c, "amount": a} for c, a in o.discount_codes]),
         bulk.js(o.attribution),
-        bulk.js(o.raw),
+        bulk.js(scrub_raw(o.raw)),
         now,
         now,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -244,7 +245,9 @@ def start_import(
     digest = hashlib.sha256(data).hexdigest()
     upload_dir = settings.upload_dir / str(actor.workspace_id)
     upload_dir.mkdir(parents=True, exist_ok=True)
-    path = upload_dir / f"{digest[:24]}{Path(filename).suffix.lower()[:8]}"
+    suffix = "".join(ch for ch in Path(filename).suffix.lower()[:8] if ch.isalnum() or ch == ".")
+    # One file per upload (deleted when its import succeeds): uploads carry buyers' PII.
+    path = upload_dir / f"{digest[:16]}-{secrets.token_hex(4)}{suffix}"
     path.write_bytes(data)
     job = enqueue_job(
         session,

@@ -66,6 +66,7 @@ def run_order_import(ctx: JobContext) -> dict[str, Any]:
         )
     except FileError as exc:
         ctx.session.rollback()
+        _discard_upload(params)  # a rejected file would only be rejected again
         return {
             "file_error": exc.code,
             "file_error_params": exc.params,
@@ -76,7 +77,13 @@ def run_order_import(ctx: JobContext) -> dict[str, Any]:
             "unchanged": 0,
         }
     _after_bulk(ctx, stats)
+    _discard_upload(params)
     return stats.as_dict()
+
+
+def _discard_upload(params: dict[str, Any]) -> None:
+    """Delete an imported upload: the database now holds what it needs, and the file holds raw PII."""
+    Path(params["path"]).unlink(missing_ok=True)
 
 
 def run_product_import(ctx: JobContext) -> dict[str, Any]:
@@ -91,6 +98,7 @@ def run_product_import(ctx: JobContext) -> dict[str, Any]:
     try:
         parsed = list(parse_products(data, params["filename"]))
     except FileError as exc:
+        _discard_upload(params)
         return {"file_error": exc.code, "file_error_params": exc.params}
     good = [p.item for p in parsed if isinstance(p.item, ProductIn)]
     bad = [p for p in parsed if p.error is not None]
@@ -99,6 +107,7 @@ def run_product_import(ctx: JobContext) -> dict[str, Any]:
     actor = Actor(workspace_id=ws, role="operator", operator_id=ctx.job.created_by)
     created, updated = service.upsert_products(ctx.session, actor, good) if good else (0, 0)
     ctx.checkpoint(len(parsed), len(parsed), "done")
+    _discard_upload(params)
     return {"received": len(parsed), "created": created, "updated": updated, "failed": len(bad), "unchanged": 0}
 
 
