@@ -132,3 +132,27 @@ def test_error_report_is_capped_but_every_bad_row_counted(client, db, tenant: Te
     assert job["result"]["failed"] == 8 and job["result"]["created"] == 1
     errors = client.get(f"/api/v1/imports/{job['id']}/errors", headers=tenant.headers("viewer")).json()
     assert len(errors) == 3
+
+
+def test_streamed_body_without_length_is_capped(client, tenant: Tenant, monkeypatch) -> None:
+    monkeypatch.setenv("SHEQUN_MAX_UPLOAD_MB", "1")
+    from shequn.core.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+
+        def chunks():
+            for _ in range(40):
+                yield b"x" * 65536
+
+        r = client.post("/api/v1/orders", content=chunks(), headers=tenant.headers("operator"))
+        assert r.status_code == 413 and r.json()["code"] == "too_large"
+        small = client.post(
+            "/api/v1/orders",
+            content=iter([b'{"source_order_id": "x"}']),
+            headers=tenant.headers("operator", **{"Content-Type": "application/json"}),
+        )
+        assert small.status_code == 422  # reached the route and was validated
+    finally:
+        monkeypatch.delenv("SHEQUN_MAX_UPLOAD_MB")
+        get_settings.cache_clear()

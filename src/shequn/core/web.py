@@ -141,26 +141,55 @@ async def _send_json(
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over the upload limit before reading them."""
+    """Refuse request bodies over the upload limit: by Content-Length before reading, and by counting
+    when a client streams without one (chunked), so no body can grow past the limit in memory."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            limit = get_settings().max_upload_mb * 1024 * 1024 + 64 * 1024
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                locale = negotiate(dict(scope["headers"]).get(b"accept-language", b"").decode() or None)
-                await _send_json(
-                    send,
-                    413,
-                    error_body(
-                        "too_large", translate("error.too_large", locale, limit_mb=get_settings().max_upload_mb), None
-                    ),
-                )
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        limit = get_settings().max_upload_mb * 1024 * 1024 + 64 * 1024
+        length = headers.get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > limit:
+                await self._refuse(send, headers)
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > limit:
+                await self._refuse(send, headers)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(send: Send, headers: dict[bytes, bytes]) -> None:
+        locale = negotiate(headers.get(b"accept-language", b"").decode() or None)
+        limit_mb = get_settings().max_upload_mb
+        await _send_json(send, 413, error_body("too_large", translate("error.too_large", locale, limit_mb=limit_mb)))
 
 
 class IdempotencyMiddleware:
