@@ -13,7 +13,7 @@ from shequn.audience import service
 from shequn.audience.schemas import CustomerDetailOut, CustomerOut, IdentityOut
 from shequn.core.schemas import Paginated
 from shequn.core.security import mask_email
-from shequn.core.web import Page, get_db, page_params
+from shequn.core.web import DbId, Page, get_db, page_params
 from shequn.identity.deps import require
 from shequn.identity.roles import Perm
 from shequn.identity.service import Actor
@@ -48,8 +48,8 @@ def list_customers(
     q: str = Query("", max_length=100, description="name, phone, id, email or platform id"),
     city: str = Query("", max_length=32),
     platform: str = Query("", max_length=32),
-    min_spent: int | None = Query(None, ge=0, description="fen"),
-    min_orders: int | None = Query(None, ge=0),
+    min_spent: int | None = Query(None, ge=0, le=2**62, description="fen"),
+    min_orders: int | None = Query(None, ge=0, le=10**9),
     sort: str = Query("recent", pattern="^(recent|spent|orders|influence|newest)$"),
     page: Page = Depends(page_params),
     actor: Actor = Depends(require(Perm.READ)),
@@ -67,7 +67,7 @@ def list_customers(
 
 @router.get("/{customer_id}", response_model=CustomerDetailOut)
 def get_customer(
-    customer_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)
+    customer_id: DbId, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)
 ) -> CustomerDetailOut:
     """One customer with identities (follows merges)."""
     c = service.get_customer(db, workspace_id=actor.workspace_id, customer_id=customer_id)
@@ -77,7 +77,7 @@ def get_customer(
 
 @router.get("/{customer_id}/timeline", response_model=list[TimelineOut])
 def timeline(
-    customer_id: int,
+    customer_id: DbId,
     limit: int = Query(50, ge=1, le=200),
     actor: Actor = Depends(require(Perm.READ)),
     db: Session = Depends(get_db),

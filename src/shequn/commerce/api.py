@@ -25,7 +25,7 @@ from shequn.core import jobs
 from shequn.core.errors import NotFound, TooLarge, ValidationFailed
 from shequn.core.schemas import JobOut, Paginated
 from shequn.core.settings import get_settings
-from shequn.core.web import Page, get_db, page_params
+from shequn.core.web import DbId, Page, get_db, page_params
 from shequn.identity.deps import require
 from shequn.identity.roles import Perm
 from shequn.identity.service import Actor
@@ -85,7 +85,7 @@ def list_orders(
     q: str = Query("", max_length=64, description="source order id"),
     status: str = Query("", max_length=24),
     source: str = Query("", max_length=32),
-    customer_id: int | None = Query(None),
+    customer_id: int | None = Query(None, ge=1, le=2**63 - 1),
     page: Page = Depends(page_params),
     actor: Actor = Depends(require(Perm.READ)),
     db: Session = Depends(get_db),
@@ -100,7 +100,7 @@ def list_orders(
 
 @router.get("/orders/{order_id}", response_model=OrderDetailOut)
 def get_order(
-    order_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)
+    order_id: DbId, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)
 ) -> OrderDetailOut:
     """One order with its line items."""
     o = service.get_order(db, workspace_id=actor.workspace_id, order_id=order_id)
@@ -154,7 +154,7 @@ async def start_import(
 
 
 @router.get("/imports/{job_id}", response_model=JobOut)
-def get_import(job_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)) -> JobOut:
+def get_import(job_id: DbId, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)) -> JobOut:
     """An import job's status and progress."""
     job = jobs.get_job(db, workspace_id=actor.workspace_id, job_id=job_id)
     if job is None:
@@ -164,7 +164,7 @@ def get_import(job_id: int, actor: Actor = Depends(require(Perm.READ)), db: Sess
 
 @router.get("/imports/{job_id}/errors", response_model=list[RowErrorOut])
 def import_errors(
-    job_id: int, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)
+    job_id: DbId, actor: Actor = Depends(require(Perm.READ)), db: Session = Depends(get_db)
 ) -> list[RowErrorOut]:
     """The rows an import rejected, with row number, field and reason."""
     if jobs.get_job(db, workspace_id=actor.workspace_id, job_id=job_id) is None:

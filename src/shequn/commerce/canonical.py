@@ -28,6 +28,8 @@ ORDER_STATUSES = (
     "partially_refunded",
 )
 # Statuses in which the buyer has paid and the money (net of refunds) counts as spend.
+MAX_YUAN = 10**12  # a trillion yuan: far above any order, far below BIGINT fen
+MAX_FEN = MAX_YUAN * 100
 PAID_STATUSES = frozenset({"paid", "shipped", "completed", "partially_refunded"})
 
 IDENTITY_KINDS = ("customer_id", "openid", "unionid", "buyer_nick", "email", "phone_hash", "anonymous_id", "handle")
@@ -120,6 +122,8 @@ def to_fen(value: Any, field_name: str, *, allow_negative: bool = False) -> int:
         raise RowError(field_name, "not a number", value)
     if amount < 0 and not allow_negative:
         raise RowError(field_name, "negative amount", value)
+    if abs(amount) > MAX_YUAN:
+        raise RowError(field_name, "amount too large", value)
     fen = amount * 100
     if fen != fen.to_integral_value():
         raise RowError(field_name, "more than 2 decimal places", value)

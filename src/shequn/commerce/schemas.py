@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shequn.commerce.canonical import MAX_FEN
+
 Status = Literal[
     "pending_payment", "paid", "shipped", "completed", "cancelled", "closed", "refunded", "partially_refunded"
 ]
@@ -19,7 +21,7 @@ class IdentityPush(BaseModel):
     kind: Literal["customer_id", "openid", "unionid", "buyer_nick", "email", "phone_hash", "anonymous_id", "handle"]
     value: str = Field(min_length=1, max_length=255)
     verified: bool = False
-    followers: int | None = Field(default=None, ge=0)
+    followers: int | None = Field(default=None, ge=0, le=2_000_000_000)
 
 
 class CustomerPush(BaseModel):
@@ -40,8 +42,8 @@ class LineItemPush(BaseModel):
     sku: str = Field(default="", max_length=100)
     title: str = Field(default="", max_length=255)
     quantity: int = Field(ge=1, le=1_000_000)
-    unit_price: int = Field(ge=0, description="fen")
-    total: int | None = Field(default=None, ge=0, description="fen; defaults to unit_price × quantity")
+    unit_price: int = Field(ge=0, description="fen", le=MAX_FEN)
+    total: int | None = Field(default=None, ge=0, description="fen; defaults to unit_price × quantity", le=MAX_FEN)
     category: str = Field(default="", max_length=64)
 
 
@@ -49,7 +51,7 @@ class DiscountCodePush(BaseModel):
     """A discount code used on the order."""
 
     code: str = Field(max_length=64)
-    amount: int = Field(ge=0)
+    amount: int = Field(ge=0, le=MAX_FEN)
 
 
 class OrderPush(BaseModel):
@@ -60,12 +62,12 @@ class OrderPush(BaseModel):
     source_order_id: str = Field(min_length=1, max_length=64)
     status: Status
     currency: str = Field(default="CNY", min_length=3, max_length=3)
-    subtotal: int = Field(default=0, ge=0)
-    discount: int = Field(default=0, ge=0)
-    shipping: int = Field(default=0, ge=0)
-    total: int = Field(ge=0)
-    paid: int | None = Field(default=None, ge=0)
-    refunded: int = Field(default=0, ge=0)
+    subtotal: int = Field(default=0, ge=0, le=MAX_FEN)
+    discount: int = Field(default=0, ge=0, le=MAX_FEN)
+    shipping: int = Field(default=0, ge=0, le=MAX_FEN)
+    total: int = Field(ge=0, le=MAX_FEN)
+    paid: int | None = Field(default=None, ge=0, le=MAX_FEN)
+    refunded: int = Field(default=0, ge=0, le=MAX_FEN)
     created_at: datetime
     updated_at: datetime | None = None
     paid_at: datetime | None = None
@@ -141,7 +143,7 @@ class ProductPush(BaseModel):
     sku: str = Field(min_length=1, max_length=100)
     title: str = Field(min_length=1, max_length=255)
     category: str = Field(default="", max_length=64)
-    price: int = Field(ge=0, description="fen")
+    price: int = Field(ge=0, description="fen", le=MAX_FEN)
     tags: list[str] = Field(default_factory=list, max_length=50)
 
 

@@ -37,8 +37,13 @@ def _nice_step(value: float) -> float:
 
 
 def bar_chart(
-    points: Sequence[tuple[str, int]], *, value_label: Callable[[int], str], title: str,
-    width: int = 1100, height: int = 260, ticks: int = 4,
+    points: Sequence[tuple[str, int]],
+    *,
+    value_label: Callable[[int], str],
+    title: str,
+    width: int = 1100,
+    height: int = 260,
+    ticks: int = 4,
 ) -> Markup:
     """A vertical bar chart (e.g. GMV by month) with a labelled y axis and a tooltip per bar."""
     left, right, top, bottom = 64, 8, 12, 28

@@ -36,8 +36,10 @@ PER_PAGE = 50
 
 _TEMPLATES = Path(__file__).parent / "templates"
 env = Environment(
-    loader=FileSystemLoader(str(_TEMPLATES)), autoescape=select_autoescape(["html"]),
-    trim_blocks=True, lstrip_blocks=True,
+    loader=FileSystemLoader(str(_TEMPLATES)),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 
 
@@ -123,10 +125,15 @@ def console(request: Request, db: Session = Depends(get_db)) -> Console:
     actor = Actor(workspace_id=ws.id, role=role, operator_id=cs.operator_id, locale=locale, ip=_client_ip(request))
     names = identity_service.operator_names(db, {cs.operator_id})
     ctx = Console(
-        db=db, token=token, csrf=cs.csrf_token, operator_id=cs.operator_id,
-        operator_name=names.get(cs.operator_id, ""), locale=locale,
+        db=db,
+        token=token,
+        csrf=cs.csrf_token,
+        operator_id=cs.operator_id,
+        operator_name=names.get(cs.operator_id, ""),
+        locale=locale,
         workspace=WorkspaceInfo(ws.id, ws.slug, ws.name, ws.timezone, ws.currency, ws.locale, ws.created_at),
-        workspaces=[(w.id, w.name, r) for w, r in memberships], actor=actor,
+        workspaces=[(w.id, w.name, r) for w, r in memberships],
+        actor=actor,
     )
     request.state.console = ctx
     return ctx
@@ -182,9 +189,22 @@ def render(
         return fmt.local_dt(value, tz, pattern)
 
     html = env.get_template(template).render(
-        request=request, ctx=ctx, locale=locale, t=_t, tl=_tl, money=_money, dt=_dt, number=fmt.number, pct=fmt.pct,
-        bar=bar_svg, query=lambda **kw: _query(request, **kw), path=request.url.path, Perm=Perm,
-        version=__version__, quote=quote, **variables,
+        request=request,
+        ctx=ctx,
+        locale=locale,
+        t=_t,
+        tl=_tl,
+        money=_money,
+        dt=_dt,
+        number=fmt.number,
+        pct=fmt.pct,
+        bar=bar_svg,
+        query=lambda **kw: _query(request, **kw),
+        path=request.url.path,
+        Perm=Perm,
+        version=__version__,
+        quote=quote,
+        **variables,
     )
     return HTMLResponse(html, status_code=status)
 
@@ -251,5 +271,11 @@ def pager(total: int, page: int, per_page: int = PER_PAGE) -> dict[str, Any]:
         elif shown and shown[-1] is not None:
             shown.append(None)
     start = (page - 1) * per_page
-    return {"page": page, "pages": pages, "total": total, "shown": shown, "first": start + 1 if total else 0,
-            "last": min(start + per_page, total)}
+    return {
+        "page": page,
+        "pages": pages,
+        "total": total,
+        "shown": shown,
+        "first": start + 1 if total else 0,
+        "last": min(start + per_page, total),
+    }

@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
+from shequn.core.errors import InvalidText
+
 SQLITE_CHUNK = 30_000  # SQLite ≥ 3.32 binds up to 32,766 parameters per statement
 
 
@@ -39,7 +41,10 @@ class Bulk:
     @staticmethod
     def js(value: Any) -> str:
         """A JSON column value."""
-        return orjson.dumps(value).decode()
+        try:
+            return orjson.dumps(value).decode()
+        except orjson.JSONEncodeError as exc:
+            raise InvalidText() from exc
 
     def _sql(self, sql: str) -> str:
         if self.pg:

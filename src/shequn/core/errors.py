@@ -64,3 +64,10 @@ class TooLarge(ShequnError):
 
     code = "too_large"
     status_code = 413
+
+
+class InvalidText(ShequnError):
+    """Text that is not valid Unicode (e.g. lone surrogates from a broken client) cannot be stored."""
+
+    code = "invalid_text"
+    status_code = 422

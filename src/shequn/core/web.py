@@ -7,22 +7,22 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shequn.core.clock import utcnow
 from shequn.core.db import new_session
-from shequn.core.errors import ShequnError
+from shequn.core.errors import InvalidText, ShequnError
 from shequn.core.i18n import negotiate, normalize_locale, translate
 from shequn.core.models import IdempotencyRecord
 from shequn.core.settings import get_settings
@@ -30,6 +30,9 @@ from shequn.core.settings import get_settings
 log = logging.getLogger(__name__)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_DB_INT = 2**63 - 1
+# Ids in URLs: anything outside BIGINT could never exist, so it is refused before it reaches a driver.
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 
 
 def get_db() -> Iterator[Session]:
@@ -61,7 +64,7 @@ class Page(BaseModel):
 
 def page_params(
     limit: int = Query(50, ge=1, le=500, description="items per page"),
-    offset: int = Query(0, ge=0, description="items to skip"),
+    offset: int = Query(0, ge=0, le=10**9, description="items to skip"),
 ) -> Page:
     """limit/offset query parameters."""
     return Page(limit=limit, offset=offset)
@@ -97,6 +100,25 @@ def install_error_handlers(app: Any) -> None:
         ]
         return JSONResponse(
             error_body("validation_failed", translate("error.validation_failed", locale), details), status_code=422
+        )
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _bad_text(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # Raised by the database driver when a client sent lone surrogates inside a JSON string.
+        return await _domain(request, InvalidText())
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A value the database cannot hold (e.g. a number past BIGINT) is bad input, not a server fault.
+        locale = request_locale(request)
+        return JSONResponse(
+            error_body(
+                "validation_failed",
+                translate("error.validation_failed", locale),
+                [{"field": "", "message": "a value is out of range"}],
+            ),
+            status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
 from shequn.core.schemas import Paginated
-from shequn.core.web import Page, get_db, page_params
+from shequn.core.web import DbId, Page, get_db, page_params
 from shequn.identity import service
 from shequn.identity.deps import api_actor, require
 from shequn.identity.roles import Perm
@@ -57,7 +57,7 @@ def create_token(body: TokenCreate, actor: Actor = Depends(api_actor), db: Sessi
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)) -> None:
+def revoke_token(token_id: DbId, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)) -> None:
     """Revoke a token."""
     service.revoke_api_token(db, actor, token_id)
     db.commit()
@@ -109,7 +109,7 @@ def update_workspace(body: WorkspaceUpdate, actor: Actor = Depends(api_actor), d
 
 @router.patch("/operators/{operator_id}", response_model=OperatorOut)
 def set_role(
-    operator_id: int, body: RoleUpdate, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)
+    operator_id: DbId, body: RoleUpdate, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)
 ) -> OperatorOut:
     """Change an operator's role in this workspace."""
     service.set_member_role(db, actor, operator_id=operator_id, role=body.role)
@@ -119,7 +119,7 @@ def set_role(
 
 
 @router.delete("/operators/{operator_id}", status_code=204)
-def remove_operator(operator_id: int, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)) -> None:
+def remove_operator(operator_id: DbId, actor: Actor = Depends(api_actor), db: Session = Depends(get_db)) -> None:
     """Remove an operator from this workspace."""
     service.remove_member(db, actor, operator_id=operator_id)
     db.commit()

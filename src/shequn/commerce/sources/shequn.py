@@ -8,6 +8,7 @@ from typing import Any
 
 from shequn.commerce.canonical import (
     IDENTITY_KINDS,
+    MAX_FEN,
     CustomerIn,
     IdentityIn,
     LineItemIn,
@@ -79,6 +80,8 @@ def fen(value: Any, path: str, *, required: bool = False) -> int:
         raise RowError(path, "must be a whole number of fen (分)", value)
     if value < 0:
         raise RowError(path, "negative amount", value)
+    if value > MAX_FEN:
+        raise RowError(path, "amount too large", value)
     return value
 
 

@@ -38,10 +38,20 @@ def _login_page(request: Request, *, error: str = "", email: str = "", status: i
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     locale = request_locale(request)
     request.state.locale = locale
-    response = render(request, "login.html", None, status=status, error=error, email=email, login_csrf=token,
-                      next=safe_next(request.query_params.get("next")), locales=LOCALES)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login",
-                        secure=_secure(request))
+    response = render(
+        request,
+        "login.html",
+        None,
+        status=status,
+        error=error,
+        email=email,
+        login_csrf=token,
+        next=safe_next(request.query_params.get("next")),
+        locales=LOCALES,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login", secure=_secure(request)
+    )
     if request.query_params.get("lang"):
         response.set_cookie(LANG_COOKIE, locale, max_age=YEAR, samesite="lax", path="/", secure=_secure(request))
     return response
@@ -55,16 +65,21 @@ def login_form(request: Request) -> Response:
 
 @router.post("/login")
 def login(
-    request: Request, email: str = Form(""), password: str = Form(""), csrf: str = Form(""),
-    next: str = Form("/"), db: Session = Depends(get_db),
+    request: Request,
+    email: str = Form(""),
+    password: str = Form(""),
+    csrf: str = Form(""),
+    next: str = Form("/"),
+    db: Session = Depends(get_db),
 ) -> Response:
     """Check the password, open a console session and set the HttpOnly session cookie."""
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(csrf.encode(), expected.encode()):
         raise CsrfFailed()
     try:
-        token, cs = identity_service.login(db, email=email, password=password,
-                                           ip=request.client.host if request.client else "")
+        token, cs = identity_service.login(
+            db, email=email, password=password, ip=request.client.host if request.client else ""
+        )
     except InvalidCredentials as exc:
         return _login_page(request, error=exc.message(request_locale(request)), email=email, status=401)
     chosen = request.cookies.get(LANG_COOKIE)
@@ -72,8 +87,15 @@ def login(
         identity_service.set_session_locale(db, cs, normalize_locale(chosen))
     db.commit()
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path="/", secure=_secure(request),
-                        max_age=get_settings().session_hours * 3600)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        path="/",
+        secure=_secure(request),
+        max_age=get_settings().session_hours * 3600,
+    )
     response.set_cookie(LANG_COOKIE, cs.locale, max_age=YEAR, samesite="lax", path="/", secure=_secure(request))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
@@ -90,9 +112,7 @@ def logout(request: Request, ctx: Console = Depends(console_post)) -> Response:
 
 
 @router.post("/workspace")
-def switch_workspace(
-    request: Request, workspace_id: int = Form(...), ctx: Console = Depends(console_post)
-) -> Response:
+def switch_workspace(request: Request, workspace_id: int = Form(...), ctx: Console = Depends(console_post)) -> Response:
     """Switch to another workspace the operator belongs to (others are a 404)."""
     cs = identity_service.get_console_session(ctx.db, ctx.token)
     assert cs is not None  # console() just found it

@@ -10,6 +10,7 @@ from shequn.commerce import service as commerce_service
 from shequn.commerce.sources import SOURCES
 from shequn.console import fmt
 from shequn.console.web import PER_PAGE, Console, ConsoleRoute, console, page_number, pager, render
+from shequn.core.web import DbId
 from shequn.identity.roles import Perm
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -37,29 +38,56 @@ def customers(request: Request, ctx: Console = Depends(console)) -> Response:
     sort = qp.get("sort") if qp.get("sort") in SORTS else "recent"
     page = page_number(qp.get("page"))
     flt = audience_service.CustomerFilter(
-        q=q, city=city, platform=platform, min_spent=fmt.yuan_to_fen(min_spent_raw),
-        min_orders=_nonneg_int(min_orders_raw), sort=sort or "recent",
+        q=q,
+        city=city,
+        platform=platform,
+        min_spent=fmt.yuan_to_fen(min_spent_raw),
+        min_orders=_nonneg_int(min_orders_raw),
+        sort=sort or "recent",
     )
-    rows, total = audience_service.list_customers(ctx.db, workspace_id=ctx.workspace.id, flt=flt, limit=PER_PAGE,
-                                                  offset=(page - 1) * PER_PAGE)
+    rows, total = audience_service.list_customers(
+        ctx.db, workspace_id=ctx.workspace.id, flt=flt, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
     cities = audience_service.list_cities(ctx.db, workspace_id=ctx.workspace.id)
     return render(
-        request, "customers.html", ctx, rows=rows, pg=pager(total, page), cities=cities, platforms=PLATFORMS,
-        sorts=SORTS, f={"q": q, "city": city, "platform": platform, "min_spent": min_spent_raw,
-                        "min_orders": min_orders_raw, "sort": sort},
+        request,
+        "customers.html",
+        ctx,
+        rows=rows,
+        pg=pager(total, page),
+        cities=cities,
+        platforms=PLATFORMS,
+        sorts=SORTS,
+        f={
+            "q": q,
+            "city": city,
+            "platform": platform,
+            "min_spent": min_spent_raw,
+            "min_orders": min_orders_raw,
+            "sort": sort,
+        },
     )
 
 
 @router.get("/customers/{customer_id}")
-def customer_360(customer_id: int, request: Request, ctx: Console = Depends(console)) -> Response:
+def customer_360(customer_id: DbId, request: Request, ctx: Console = Depends(console)) -> Response:
     """Profile, purchase facts, social reach, identities, timeline and orders of one customer."""
     ctx.require(Perm.READ)
     ws = ctx.workspace.id
     c = audience_service.get_customer(ctx.db, workspace_id=ws, customer_id=customer_id)
-    identities = [identity_out(i) for i in audience_service.list_identities(ctx.db, workspace_id=ws,
-                                                                           customer_id=c.id)]
+    identities = [identity_out(i) for i in audience_service.list_identities(ctx.db, workspace_id=ws, customer_id=c.id)]
     timeline = audience_service.customer_timeline(ctx.db, workspace_id=ws, customer_id=c.id, limit=50)
     orders, orders_total = commerce_service.list_orders(
-        ctx.db, workspace_id=ws, flt=commerce_service.OrderFilter(customer_id=c.id), limit=PER_PAGE)
-    return render(request, "customer.html", ctx, c=c, identities=identities, timeline=timeline, orders=orders,
-                  orders_total=orders_total, merged_from=customer_id if customer_id != c.id else None)
+        ctx.db, workspace_id=ws, flt=commerce_service.OrderFilter(customer_id=c.id), limit=PER_PAGE
+    )
+    return render(
+        request,
+        "customer.html",
+        ctx,
+        c=c,
+        identities=identities,
+        timeline=timeline,
+        orders=orders,
+        orders_total=orders_total,
+        merged_from=customer_id if customer_id != c.id else None,
+    )

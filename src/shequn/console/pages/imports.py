@@ -15,6 +15,7 @@ from shequn.console.web import Console, ConsoleRoute, console, console_post, ren
 from shequn.core import jobs
 from shequn.core.errors import NotFound, TooLarge, ValidationFailed
 from shequn.core.settings import get_settings
+from shequn.core.web import DbId
 from shequn.identity.roles import Perm
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -23,12 +24,21 @@ SHOWN_ERRORS = 200
 FINISHED = ("succeeded", "failed")
 
 
-def _form_page(request: Request, ctx: Console, *, error: str = "", status: int = 200,
-               values: dict[str, str] | None = None) -> Response:
+def _form_page(
+    request: Request, ctx: Console, *, error: str = "", status: int = 200, values: dict[str, str] | None = None
+) -> Response:
     recent = [j for j in jobs.list_jobs(ctx.db, workspace_id=ctx.workspace.id, limit=40) if j.kind in IMPORT_KINDS]
-    return render(request, "imports.html", ctx, status=status, error=error, sources=list(SOURCES),
-                  jobs=recent[:20], max_mb=get_settings().max_upload_mb,
-                  values=values or {"source": "", "shop_id": "default", "kind": "orders"})
+    return render(
+        request,
+        "imports.html",
+        ctx,
+        status=status,
+        error=error,
+        sources=list(SOURCES),
+        jobs=recent[:20],
+        max_mb=get_settings().max_upload_mb,
+        values=values or {"source": "", "shop_id": "default", "kind": "orders"},
+    )
 
 
 @router.get("/imports")
@@ -40,8 +50,12 @@ def imports(request: Request, ctx: Console = Depends(console)) -> Response:
 
 @router.post("/imports")
 async def upload(
-    request: Request, file: UploadFile | None = File(None), source: str = Form(""), shop_id: str = Form("default"),
-    kind: str = Form("orders"), ctx: Console = Depends(console_post),
+    request: Request,
+    file: UploadFile | None = File(None),
+    source: str = Form(""),
+    shop_id: str = Form("default"),
+    kind: str = Form("orders"),
+    ctx: Console = Depends(console_post),
 ) -> Response:
     """Store the file, queue its import job and go to the job's progress page."""
     ctx.require(Perm.IMPORT)
@@ -54,8 +68,13 @@ async def upload(
     data = await file.read(limit + 1)
     try:
         job = commerce_service.start_import(
-            ctx.db, ctx.actor, filename=file.filename, data=data, source=source or None,
-            shop_id=(shop_id or "default").strip()[:64] or "default", kind=kind,
+            ctx.db,
+            ctx.actor,
+            filename=file.filename,
+            data=data,
+            source=source or None,
+            shop_id=(shop_id or "default").strip()[:64] or "default",
+            kind=kind,
         )
     except TooLarge as exc:
         ctx.db.rollback()
@@ -76,27 +95,39 @@ def _job_view(ctx: Console, job_id: int) -> dict[str, Any]:
     result = dict(job.result or {})
     file_error = ""
     if result.get("file_error"):
-        params = {k: ", ".join(map(str, v)) if isinstance(v, list) else v
-                  for k, v in (result.get("file_error_params") or {}).items()}
+        params = {
+            k: ", ".join(map(str, v)) if isinstance(v, list) else v
+            for k, v in (result.get("file_error_params") or {}).items()
+        }
         file_error = ctx.t(f"file.{result['file_error']}", **params)
     finished = job.status in FINISHED
-    errors = commerce_service.list_row_errors(ctx.db, workspace_id=ctx.workspace.id, job_id=job.id,
-                                              limit=SHOWN_ERRORS + 1) if finished else []
+    errors = (
+        commerce_service.list_row_errors(ctx.db, workspace_id=ctx.workspace.id, job_id=job.id, limit=SHOWN_ERRORS + 1)
+        if finished
+        else []
+    )
     total = job.progress_total or 0
     share = 1.0 if job.status == "succeeded" else (min(job.progress_done / total, 1.0) if total else 0.0)
-    return {"job": job, "result": result, "file_error": file_error, "finished": finished, "share": share,
-            "row_errors": errors[:SHOWN_ERRORS], "more_errors": len(errors) > SHOWN_ERRORS}
+    return {
+        "job": job,
+        "result": result,
+        "file_error": file_error,
+        "finished": finished,
+        "share": share,
+        "row_errors": errors[:SHOWN_ERRORS],
+        "more_errors": len(errors) > SHOWN_ERRORS,
+    }
 
 
 @router.get("/imports/{job_id}")
-def job_page(job_id: int, request: Request, ctx: Console = Depends(console)) -> Response:
+def job_page(job_id: DbId, request: Request, ctx: Console = Depends(console)) -> Response:
     """One import: progress (polled while it runs), counts, errors."""
     ctx.require(Perm.READ)
     return render(request, "import_job.html", ctx, **_job_view(ctx, job_id))
 
 
 @router.get("/imports/{job_id}/progress")
-def job_progress(job_id: int, request: Request, ctx: Console = Depends(console)) -> Response:
+def job_progress(job_id: DbId, request: Request, ctx: Console = Depends(console)) -> Response:
     """The progress fragment htmx swaps in every second (without the trigger once the job is finished)."""
     ctx.require(Perm.READ)
     return render(request, "partials/job_progress.html", ctx, **_job_view(ctx, job_id))
@@ -109,7 +140,7 @@ def _cell(value: object) -> str:
 
 
 @router.get("/imports/{job_id}/errors.csv")
-def errors_csv(job_id: int, request: Request, ctx: Console = Depends(console)) -> Response:
+def errors_csv(job_id: DbId, request: Request, ctx: Console = Depends(console)) -> Response:
     """The row error report as CSV (UTF-8 with BOM so Excel reads the Chinese)."""
     ctx.require(Perm.EXPORT)
     job = jobs.get_job(ctx.db, workspace_id=ctx.workspace.id, job_id=job_id)
@@ -117,10 +148,18 @@ def errors_csv(job_id: int, request: Request, ctx: Console = Depends(console)) -
         raise NotFound()
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow([ctx.t("imports.col.row"), ctx.t("imports.col.field"), ctx.t("imports.col.reason"),
-                     ctx.t("imports.col.order_id")])
-    for e in commerce_service.list_row_errors(ctx.db, workspace_id=ctx.workspace.id, job_id=job.id,
-                                              limit=1_000_000):
+    writer.writerow(
+        [
+            ctx.t("imports.col.row"),
+            ctx.t("imports.col.field"),
+            ctx.t("imports.col.reason"),
+            ctx.t("imports.col.order_id"),
+        ]
+    )
+    for e in commerce_service.list_row_errors(ctx.db, workspace_id=ctx.workspace.id, job_id=job.id, limit=1_000_000):
         writer.writerow([e.row, _cell(e.field), _cell(e.reason), _cell(e.source_order_id)])
-    return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="import-{job.id}-errors.csv"'})
+    return Response(
+        "\ufeff" + buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{job.id}-errors.csv"'},
+    )

@@ -16,6 +16,7 @@ from shequn.console.web import (
     render,
 )
 from shequn.core.errors import ShequnError
+from shequn.core.web import DbId
 from shequn.identity import service as identity_service
 from shequn.identity.roles import Perm, Role, can_grant
 
@@ -32,15 +33,44 @@ def _error_text(ctx: Console, exc: ShequnError) -> str:
     return exc.message(ctx.locale) + (f" ({'; '.join(details)})" if details else "")
 
 
-def _team_page(request: Request, ctx: Console, *, error: str = "", notice: str = "", status: int = 200,
-               values: dict[str, str] | None = None) -> Response:
+def _team_page(
+    request: Request,
+    ctx: Console,
+    *,
+    error: str = "",
+    notice: str = "",
+    status: int = 200,
+    values: dict[str, str] | None = None,
+) -> Response:
     members = identity_service.list_members(ctx.db, workspace_id=ctx.workspace.id)
-    return render(request, "settings_team.html", ctx, status=status, members=members, roles=_grantable(ctx),
-                  error=error, notice=notice, values=values or {"role": "operator"}, timezones=TIMEZONES)
+    return render(
+        request,
+        "settings_team.html",
+        ctx,
+        status=status,
+        members=members,
+        roles=_grantable(ctx),
+        error=error,
+        notice=notice,
+        values=values or {"role": "operator"},
+        timezones=TIMEZONES,
+    )
 
 
-TIMEZONES = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Asia/Seoul",
-             "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Australia/Sydney", "UTC"]
+TIMEZONES = [
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Taipei",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Australia/Sydney",
+    "UTC",
+]
 NOTICES = {"saved": "settings.saved", "removed": "settings.removed", "role": "settings.role_changed"}
 
 
@@ -48,8 +78,9 @@ NOTICES = {"saved": "settings.saved", "removed": "settings.removed", "role": "se
 def team(request: Request, ctx: Console = Depends(console)) -> Response:
     """Workspace facts and its operators."""
     ctx.require(Perm.READ)
-    notice = ctx.t("settings.invited", email=request.query_params["invited"]) \
-        if request.query_params.get("invited") else ""
+    notice = (
+        ctx.t("settings.invited", email=request.query_params["invited"]) if request.query_params.get("invited") else ""
+    )
     done = request.query_params.get("done", "")
     if done in NOTICES:
         notice = ctx.t(NOTICES[done])
@@ -58,14 +89,19 @@ def team(request: Request, ctx: Console = Depends(console)) -> Response:
 
 @router.post("/settings/workspace")
 def save_workspace(
-    request: Request, name: str = Form(""), timezone: str = Form(""), currency: str = Form(""),
-    locale: str = Form("zh-CN"), ctx: Console = Depends(console_post),
+    request: Request,
+    name: str = Form(""),
+    timezone: str = Form(""),
+    currency: str = Form(""),
+    locale: str = Form("zh-CN"),
+    ctx: Console = Depends(console_post),
 ) -> Response:
     """Change the workspace's name, timezone, currency and locale (owners)."""
     ctx.require(Perm.MANAGE_WORKSPACE)
     try:
-        identity_service.update_workspace(ctx.db, ctx.actor, name=name, timezone=timezone.strip(),
-                                          currency=currency.strip().upper(), locale=locale)
+        identity_service.update_workspace(
+            ctx.db, ctx.actor, name=name, timezone=timezone.strip(), currency=currency.strip().upper(), locale=locale
+        )
     except ShequnError as exc:
         if exc.status_code == 403:
             raise
@@ -77,7 +113,7 @@ def save_workspace(
 
 @router.post("/settings/team/{operator_id}/role")
 def change_role(
-    request: Request, operator_id: int, role: str = Form(""), ctx: Console = Depends(console_post)
+    request: Request, operator_id: DbId, role: str = Form(""), ctx: Console = Depends(console_post)
 ) -> Response:
     """Change an operator's role here."""
     try:
@@ -92,7 +128,7 @@ def change_role(
 
 
 @router.post("/settings/team/{operator_id}/remove")
-def remove(request: Request, operator_id: int, ctx: Console = Depends(console_post)) -> Response:
+def remove(request: Request, operator_id: DbId, ctx: Console = Depends(console_post)) -> Response:
     """Remove an operator from this workspace."""
     try:
         identity_service.remove_member(ctx.db, ctx.actor, operator_id=operator_id)
@@ -107,20 +143,30 @@ def remove(request: Request, operator_id: int, ctx: Console = Depends(console_po
 
 @router.post("/settings/team")
 def invite(
-    request: Request, email: str = Form(""), name: str = Form(""), password: str = Form(""),
-    role: str = Form("viewer"), ctx: Console = Depends(console_post),
+    request: Request,
+    email: str = Form(""),
+    name: str = Form(""),
+    password: str = Form(""),
+    role: str = Form("viewer"),
+    ctx: Console = Depends(console_post),
 ) -> Response:
     """Add an operator with a role no higher than one's own."""
     ctx.require(Perm.MANAGE_OPERATORS)
     try:
-        op = identity_service.invite_operator(ctx.db, ctx.actor, email=email, name=name.strip(), password=password,
-                                              role=role)
+        op = identity_service.invite_operator(
+            ctx.db, ctx.actor, email=email, name=name.strip(), password=password, role=role
+        )
     except ShequnError as exc:
         if exc.status_code == 403:
             raise
         ctx.db.rollback()
-        return _team_page(request, ctx, error=_error_text(ctx, exc), status=exc.status_code,
-                          values={"email": email, "name": name, "role": role})
+        return _team_page(
+            request,
+            ctx,
+            error=_error_text(ctx, exc),
+            status=exc.status_code,
+            values={"email": email, "name": name, "role": role},
+        )
     ctx.db.commit()
     return RedirectResponse(f"/settings?invited={op.email}", status_code=303)
 
@@ -128,8 +174,17 @@ def invite(
 def _tokens_page(request: Request, ctx: Console, *, secret: str = "", error: str = "", status: int = 200) -> Response:
     tokens = identity_service.list_api_tokens(ctx.db, ctx.actor)
     creators = identity_service.operator_names(ctx.db, {t.created_by for t in tokens if t.created_by})
-    return render(request, "settings_tokens.html", ctx, status=status, tokens=tokens, creators=creators,
-                  roles=_grantable(ctx, tokens=True), secret=secret, error=error)
+    return render(
+        request,
+        "settings_tokens.html",
+        ctx,
+        status=status,
+        tokens=tokens,
+        creators=creators,
+        roles=_grantable(ctx, tokens=True),
+        secret=secret,
+        error=error,
+    )
 
 
 @router.get("/settings/tokens")
@@ -141,7 +196,10 @@ def tokens(request: Request, ctx: Console = Depends(console)) -> Response:
 
 @router.post("/settings/tokens")
 def create_token(
-    request: Request, name: str = Form(""), role: str = Form("operator"), ctx: Console = Depends(console_post),
+    request: Request,
+    name: str = Form(""),
+    role: str = Form("operator"),
+    ctx: Console = Depends(console_post),
 ) -> Response:
     """Issue a token and show its secret this once (only the hash is kept)."""
     ctx.require(Perm.MANAGE_TOKENS)
@@ -159,7 +217,7 @@ def create_token(
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
-def revoke_token(token_id: int, request: Request, ctx: Console = Depends(console_post)) -> Response:
+def revoke_token(token_id: DbId, request: Request, ctx: Console = Depends(console_post)) -> Response:
     """Revoke a token of this workspace."""
     ctx.require(Perm.MANAGE_TOKENS)
     identity_service.revoke_api_token(ctx.db, ctx.actor, token_id)
