@@ -168,3 +168,42 @@ def test_roles_change_and_removal_rules(client, db, tenant: Tenant) -> None:
     emails = {o["email"] for o in client.get("/api/v1/operators", headers=h_owner).json()}
     assert "ana@example.com" not in emails
     assert client.delete("/api/v1/operators/99999", headers=h_owner).status_code == 404
+
+
+def test_wrong_passwords_lock_the_account_for_a_while(db, tenant: Tenant) -> None:
+    from shequn.identity.errors import TooManyAttempts
+
+    for _ in range(service.FREE_ATTEMPTS):
+        with pytest.raises(InvalidCredentials):
+            service.login(db, email="owner-a@example.com", password="guess-guess")
+        db.commit()
+    # Locked now, even with the right password.
+    with pytest.raises(TooManyAttempts):
+        service.login(db, email="owner-a@example.com", password="password-123")
+    op = db.get(Operator, tenant.owner_id)
+    from shequn.core.clock import utcnow
+
+    op.locked_until = utcnow()  # time passes
+    db.commit()
+    service.login(db, email="owner-a@example.com", password="password-123")
+    db.commit()
+    db.refresh(op)
+    assert op.failed_logins == 0 and op.locked_until is None
+
+
+def test_migrations_run_on_a_database_with_data(backend: str) -> None:
+    """Downgrade to the first revision and back up with rows present (PostgreSQL refuses NOT NULL columns
+    without defaults on non-empty tables, SQLite needs batch mode)."""
+    from alembic import command
+
+    from shequn.core.db import session_scope
+    from shequn.core.migrate import alembic_config
+
+    with session_scope() as s:
+        service.bootstrap_owner(
+            s, email="m@example.com", password="password-123", name="m", workspace_slug="mig-ws", workspace_name="m"
+        )
+    command.downgrade(alembic_config(), "0001")
+    command.upgrade(alembic_config(), "head")
+    with session_scope() as s:
+        assert service.get_operator_by_email(s, "m@example.com").failed_logins == 0

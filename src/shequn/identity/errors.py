@@ -38,3 +38,10 @@ class LastOwner(Conflict):
     """A workspace must keep at least one owner."""
 
     code = "last_owner"
+
+
+class TooManyAttempts(ShequnError):
+    """Too many wrong passwords for this account: it is locked for a while."""
+
+    code = "too_many_attempts"
+    status_code = 429

@@ -17,7 +17,15 @@ from shequn.core.errors import NotFound, PermissionDenied, ValidationFailed
 from shequn.core.security import hash_password, hash_token, new_token, verify_password
 from shequn.core.settings import get_settings
 from shequn.core.signals import send_on_commit
-from shequn.identity.errors import EmailTaken, InvalidCredentials, InvalidToken, LastOwner, SlugTaken, WeakPassword
+from shequn.identity.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    LastOwner,
+    SlugTaken,
+    TooManyAttempts,
+    WeakPassword,
+)
 from shequn.identity.models import ApiToken, AuditLog, ConsoleSession, Membership, Operator, Workspace
 from shequn.identity.roles import Perm, Role, can_grant, has_perm
 
@@ -297,15 +305,33 @@ def bootstrap_owner(
 # --- console sessions ---------------------------------------------------------------------------
 
 
+FREE_ATTEMPTS = 5
+LOCK_MINUTES = 5
+
+
 def login(session: Session, *, email: str, password: str, ip: str = "") -> tuple[str, ConsoleSession]:
-    """Check credentials and open a console session; returns the cookie token and the session row."""
+    """Check credentials and open a console session; returns the cookie token and the session row.
+
+    After FREE_ATTEMPTS wrong passwords in a row the account locks, for LOCK_MINUTES doubling with
+    each further failure (capped at a day). A failure is flushed before raising: the caller commits
+    it, so guessing cannot roll back its own count.
+    """
     op = get_operator_by_email(session, email)
+    now = utcnow()
     # Verify against a dummy hash when the email is unknown so timing does not reveal which emails exist.
     if op is None or not op.is_active:
         verify_password(_DUMMY_HASH, password)
         raise InvalidCredentials()
+    if op.locked_until is not None and op.locked_until > now:
+        raise TooManyAttempts(minutes=max(1, int((op.locked_until - now).total_seconds() // 60) + 1))
     if not verify_password(op.password_hash, password):
+        op.failed_logins += 1
+        if op.failed_logins >= FREE_ATTEMPTS:
+            minutes = min(LOCK_MINUTES * 2 ** (op.failed_logins - FREE_ATTEMPTS), 24 * 60)
+            op.locked_until = now + timedelta(minutes=minutes)
+        session.flush()
         raise InvalidCredentials()
+    op.failed_logins, op.locked_until = 0, None
     workspaces = list_workspaces_for(session, op.id)
     token = new_token("sqs")
     cs = ConsoleSession(
@@ -314,9 +340,9 @@ def login(session: Session, *, email: str, password: str, ip: str = "") -> tuple
         csrf_token=secrets.token_urlsafe(24),
         workspace_id=workspaces[0][0].id if workspaces else None,
         locale=op.locale,
-        expires_at=utcnow() + timedelta(hours=get_settings().session_hours),
+        expires_at=now + timedelta(hours=get_settings().session_hours),
     )
-    op.last_login_at = utcnow()
+    op.last_login_at = now
     session.add(cs)
     session.flush()
     if cs.workspace_id is not None:

@@ -23,7 +23,7 @@ from shequn.core.i18n import LOCALES, normalize_locale
 from shequn.core.settings import get_settings
 from shequn.core.web import get_db, request_locale
 from shequn.identity import service as identity_service
-from shequn.identity.errors import InvalidCredentials
+from shequn.identity.errors import InvalidCredentials, TooManyAttempts
 
 router = APIRouter(route_class=ConsoleRoute)
 YEAR = 365 * 24 * 3600
@@ -80,8 +80,9 @@ def login(
         token, cs = identity_service.login(
             db, email=email, password=password, ip=request.client.host if request.client else ""
         )
-    except InvalidCredentials as exc:
-        return _login_page(request, error=exc.message(request_locale(request)), email=email, status=401)
+    except (InvalidCredentials, TooManyAttempts) as exc:
+        db.commit()  # keep the failed-attempt count the service recorded
+        return _login_page(request, error=exc.message(request_locale(request)), email=email, status=exc.status_code)
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen and normalize_locale(chosen) != cs.locale:  # the language picked on the login page wins
         identity_service.set_session_locale(db, cs, normalize_locale(chosen))
