@@ -124,3 +124,58 @@ def test_worker_with_redis_queue(db, tenant: Tenant, monkeypatch) -> None:
         pytest.skip("SHEQUN_TEST_REDIS_URL not set")
     monkeypatch.setattr(jobs, "RETRY_DELAY_S", 0)
     _run_with_worker(db, tenant, REDIS_URL)
+
+
+@pytest.mark.redis
+def test_separate_worker_process_runs_imports(db, tenant: Tenant, backend: str) -> None:
+    """Production topology: the web process only enqueues (SHEQUN_JOBS_MODE=external) and a separate
+    `shequn worker` process, sharing Redis and the database, runs the import."""
+    import subprocess
+    import sys
+
+    from shequn.commerce import service as commerce_service
+    from shequn.identity.service import Actor
+
+    if not REDIS_URL:
+        if REQUIRE_SERVICES:
+            pytest.fail("SHEQUN_REQUIRE_SERVICES=1 but SHEQUN_TEST_REDIS_URL is not set")
+        pytest.skip("SHEQUN_TEST_REDIS_URL not set")
+    env = {**os.environ, "SHEQUN_JOBS_MODE": "external", "SHEQUN_REDIS_URL": REDIS_URL}
+    os.environ.update({"SHEQUN_JOBS_MODE": "external", "SHEQUN_REDIS_URL": REDIS_URL})
+    get_settings.cache_clear()
+    jobs.reset_huey()
+    worker = None
+    try:
+        jobs.get_huey().flush()
+        data = (
+            b"source_order_id,status,total,currency,created_at,buyer_id,sku,title,quantity,unit_price\n"
+            b"W-1,paid,100,CNY,2026-01-01 10:00:00,b1,S,t,1,100\n"
+        )
+        actor = Actor(workspace_id=tenant.workspace_id, role="owner")
+        job = commerce_service.start_import(db, actor, filename="w.csv", data=data, source="shequn", shop_id="s")
+        db.commit()
+        with new_session() as s:
+            assert s.get(JobRun, job.id).status == "queued"  # nobody in this process runs it
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "shequn.cli.main", "worker", "--threads", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        status = "queued"
+        while time.monotonic() < deadline and status not in ("succeeded", "failed"):
+            time.sleep(0.3)
+            with new_session() as s:
+                status = s.get(JobRun, job.id).status
+        assert status == "succeeded"
+        with new_session() as s:
+            assert s.get(JobRun, job.id).result["created"] == 1
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=20)
+        os.environ["SHEQUN_JOBS_MODE"] = "immediate"
+        os.environ.pop("SHEQUN_REDIS_URL", None)
+        get_settings.cache_clear()
+        jobs.reset_huey()
