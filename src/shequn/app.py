@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from shequn import __version__
@@ -46,7 +48,9 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
         description="Social CRM and community operations for e-commerce brands. Money is integer fen; "
         "errors are {code, message, details}; writes accept an Idempotency-Key header.",
-        docs_url="/docs",
+        # FastAPI's default docs pages load Swagger UI from a CDN; ours (below) serves a vendored copy.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
@@ -55,6 +59,16 @@ def create_app() -> FastAPI:
     for router in (identity_router, audience_router, commerce_router, console_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="shequn 社群 API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -392,3 +392,18 @@ def test_workspace_settings_and_team_management(client, db, tenant: Tenant) -> N
 def test_junk_query_parameters_do_not_break_pages(client, tenant: Tenant, path: str) -> None:
     login(client)
     assert client.get(path).status_code == 200
+
+
+def test_no_page_loads_anything_from_the_internet(client, tenant: Tenant) -> None:
+    """Offline deployments: every script, style and icon is served by shequn itself (no CDN)."""
+    external = re.compile(r'(?:src|href)="(?:https?:)?//', re.I)
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text
+    assert not external.search(docs.text), external.findall(docs.text)
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/redoc").status_code == 404
+    assert not external.search(client.get("/login").text)
+    login(client)
+    for path in ("/", "/customers", "/products", "/orders", "/imports", "/settings", "/settings/tokens", "/audit"):
+        html = client.get(path).text
+        assert not external.search(html), (path, external.findall(html))
