@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from shequn import __version__
+from shequn.audience import tasks as audience_tasks
+from shequn.audience.api import rfm_router
 from shequn.audience.api import router as audience_router
 from shequn.commerce import tasks as commerce_tasks
 from shequn.commerce.api import router as commerce_router
@@ -26,6 +28,7 @@ STATIC_DIR = Path(__file__).parent / "console" / "static"
 
 def register_jobs() -> None:
     """Every domain's job handlers, registered explicitly."""
+    audience_tasks.register()
     commerce_tasks.register()
 
 
@@ -56,7 +59,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware)
-    for router in (identity_router, audience_router, commerce_router, console_router):
+    for router in (identity_router, audience_router, rfm_router, commerce_router, console_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

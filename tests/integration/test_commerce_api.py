@@ -253,3 +253,15 @@ def test_pagination_and_search(client, db, tenant: Tenant) -> None:
     assert client.get("/api/v1/customers?q=客户4", headers=h).json()["items"][0]["name"] == "客户4"
     assert client.get("/api/v1/customers?q=c5", headers=h).json()["items"][0]["name"] == "客户5"
     assert client.get("/api/v1/customers?limit=0", headers=h).status_code == 422
+
+
+def test_nul_and_broken_unicode_are_refused_not_crashed(client, db, tenant: Tenant) -> None:
+    h = tenant.headers("operator", **{"Content-Type": "application/json"})
+    nul = '{"source_order_id": "X\\u0000", "status": "paid", "total": 1, "created_at": "2026-01-01T00:00:00Z"}'
+    r = client.post("/api/v1/orders", content=nul.encode(), headers=h)
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "source_order_id"
+    broken = ('{"source_order_id": "Y1", "status": "paid", "total": 1, "created_at": "2026-01-01T00:00:00Z", '
+              '"line_items": [{"sku": "\\udafe", "quantity": 1, "unit_price": 1}]}')
+    r = client.post("/api/v1/orders", content=broken.encode(), headers=h)
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "line_items[0].sku"
+    assert count(db, Order) == 0

@@ -407,3 +407,19 @@ def test_no_page_loads_anything_from_the_internet(client, tenant: Tenant) -> Non
     for path in ("/", "/customers", "/products", "/orders", "/imports", "/settings", "/settings/tokens", "/audit"):
         html = client.get(path).text
         assert not external.search(html), (path, external.findall(html))
+
+
+def test_rfm_on_overview_list_and_360(client, db, tenant: Tenant) -> None:
+    from shequn.audience import service as audience_service
+
+    push_order(client, tenant, "RFM-1")
+    audience_service.refresh_rfm(db, workspace_id=tenant.workspace_id)
+    db.commit()
+    login(client)
+    assert "RFM 客户分层" in client.get("/").text
+    listing = client.get("/customers?rfm_group=important_value")
+    assert listing.status_code == 200 and "重要价值客户" in listing.text
+    cid = client.get("/api/v1/customers", headers=tenant.headers()).json()["items"][0]["id"]
+    page = client.get(f"/customers/{cid}").text
+    assert "R5 F5 M5" in page and "重要价值客户" in page
+    assert client.get("/customers?rfm_group=bogus").status_code == 200

@@ -24,6 +24,7 @@ class Customer(Base):
         Index("ix_customers_ws_live_orders", "workspace_id", "merged_into_id", "orders_count"),
         Index("ix_customers_ws_phone", "workspace_id", "phone_hash"),
         Index("ix_customers_merged_into", "merged_into_id"),
+        Index("ix_customers_ws_rfm", "workspace_id", "rfm_group"),
         {"sqlite_autoincrement": True},
     )
 
@@ -50,6 +51,11 @@ class Customer(Base):
     platforms: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     followers_total: Mapped[int] = mapped_column(Integer, default=0)
     influence: Mapped[int] = mapped_column(Integer, default=0)
+    # RFM (audience.rfm): quintile scores 1–5 within the workspace, the classic group, when computed.
+    r_score: Mapped[int | None] = mapped_column(Integer)
+    f_score: Mapped[int | None] = mapped_column(Integer)
+    m_score: Mapped[int | None] = mapped_column(Integer)
+    rfm_group: Mapped[str | None] = mapped_column(String(24))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -89,6 +89,10 @@ class CustomerOut(BaseModel):
     platforms: list[str]
     followers_total: int
     influence: int
+    r_score: int | None = None
+    f_score: int | None = None
+    m_score: int | None = None
+    rfm_group: str | None = None
     created_at: datetime
 
 

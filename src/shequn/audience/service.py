@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from shequn.audience import rfm
 from shequn.audience.errors import CustomerNotFound
 from shequn.audience.identities import (
     influence_score,
@@ -22,6 +23,7 @@ from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
 from shequn.audience.schemas import PurchaseFacts, TimelineEntry
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
+from shequn.core.jobs import JobRun, enqueue_job
 from shequn.core.security import normalize_phone, phone_hash
 
 __all__ = [
@@ -42,6 +44,24 @@ SORTS: dict[str, Any] = {
     "influence": Customer.influence.desc(),
     "newest": Customer.id.desc(),
 }
+
+
+RFM_JOB = "audience.refresh_rfm"
+
+
+def refresh_rfm(session: Session, *, workspace_id: int, window_days: int = 365) -> int:
+    """Recompute the workspace's RFM scores and groups; returns how many buyers were scored."""
+    return rfm.refresh(session, workspace_id=workspace_id, window_days=window_days)
+
+
+def request_rfm_refresh(session: Session, *, workspace_id: int, created_by: int | None = None) -> JobRun:
+    """Queue an RFM refresh after this transaction commits (imports call this when they finish)."""
+    return enqueue_job(session, workspace_id=workspace_id, kind=RFM_JOB, params={}, created_by=created_by)
+
+
+def rfm_group_counts(session: Session, *, workspace_id: int) -> dict[str, int]:
+    """Customers per RFM group."""
+    return rfm.group_counts(session, workspace_id=workspace_id)
 
 
 def register_timeline_source(name: str, source: TimelineSource) -> None:
@@ -136,6 +156,7 @@ class CustomerFilter:
     platform: str = ""
     min_spent: int | None = None
     min_orders: int | None = None
+    rfm_group: str = ""
     sort: str = "recent"
 
 
@@ -198,6 +219,8 @@ def _filtered(session: Session, workspace_id: int, flt: CustomerFilter) -> Selec
         stmt = stmt.where(Customer.total_spent >= flt.min_spent)
     if flt.min_orders is not None:
         stmt = stmt.where(Customer.orders_count >= flt.min_orders)
+    if flt.rfm_group:
+        stmt = stmt.where(Customer.rfm_group == flt.rfm_group)
     return stmt
 
 

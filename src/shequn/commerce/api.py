@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from sqlalchemy.orm import Session
 
 from shequn.commerce import service, webhooks
-from shequn.commerce.canonical import OrderIn, ProductIn, RowError
+from shequn.commerce.canonical import OrderIn, ProductIn, RowError, check_text
 from shequn.commerce.errors import WebhookRejected
 from shequn.commerce.schemas import (
     OrderBatch,
@@ -40,11 +40,11 @@ def _to_canonical(pushes: list[OrderPush]) -> list[OrderIn]:
     errors = []
     for i, p in enumerate(pushes):
         try:
-            out.append(
-                order_from_dict(
-                    p.model_dump(mode="json", exclude_none=True), default_source=p.source, shop_id=p.shop_id
-                )
+            order = order_from_dict(
+                p.model_dump(mode="json", exclude_none=True), default_source=p.source, shop_id=p.shop_id
             )
+            check_text(order)
+            out.append(order)
         except RowError as exc:
             prefix = f"orders[{i}]." if len(pushes) > 1 else ""
             errors.append({"field": prefix + exc.field, "message": exc.reason})

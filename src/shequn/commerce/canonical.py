@@ -197,10 +197,12 @@ def scrub_raw(value: Any, key: str = "") -> Any:
     where it appears (addresses and remarks often carry one).
     """
     if isinstance(value, dict):
-        return {k: scrub_raw(v, str(k)) for k, v in value.items()}
+        return {scrub_raw(str(k)): scrub_raw(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub_raw(v, key) for v in value]
     if isinstance(value, str) and value:
+        if _bad_text(value):  # the raw record is audit data: keep what can be stored
+            value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
         lowered = key.lower()
         if any(p in lowered for p in _PHONE_KEYS):
             digits = re.sub(r"\D", "", value)
@@ -208,3 +210,47 @@ def scrub_raw(value: Any, key: str = "") -> Any:
         if any(ch.isdigit() for ch in value):
             return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", value)
     return value
+
+
+def _bad_text(value: str) -> bool:
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: valid JSON escapes, not storable text
+        return True
+    return False
+
+
+def check_text(order: OrderIn) -> None:
+    """Refuse an order whose text fields hold NUL or broken Unicode (no database can store them)."""
+    fields: list[tuple[str, str]] = [
+        ("source", order.source),
+        ("shop_id", order.shop_id),
+        ("source_order_id", order.source_order_id),
+        ("currency", order.currency),
+    ]
+    for i, li in enumerate(order.line_items):
+        fields += [
+            (f"line_items[{i}].sku", li.sku),
+            (f"line_items[{i}].title", li.title),
+            (f"line_items[{i}].category", li.category),
+        ]
+    fields += [(f"discount_codes[{i}].code", c) for i, (c, _) in enumerate(order.discount_codes)]
+    fields += [(f"attribution.{k}", f"{k}{v}") for k, v in order.attribution.items()]
+    if order.customer is not None:
+        c = order.customer
+        fields += [
+            ("customer.name", c.name),
+            ("customer.city", c.city),
+            ("customer.province", c.province),
+            ("customer.phone", c.phone or ""),
+            ("customer.email", c.email or ""),
+        ]
+        fields += [
+            (f"customer.identities[{i}].value", f"{ident.source}{ident.kind}{ident.value}")
+            for i, ident in enumerate(c.identities)
+        ]
+    for name, value in fields:
+        if value and _bad_text(value):
+            raise RowError(name, "contains NUL or broken Unicode characters")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from shequn.audience import service as audience_service
 from shequn.audience.schemas import PurchaseFacts
 from shequn.commerce import rollups
-from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow, scrub_raw
+from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow, RowError, check_text, scrub_raw
 from shequn.commerce.rollups import local_day
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
@@ -91,6 +91,11 @@ def import_orders(
 
     for parsed in rows:
         stats.received += 1
+        if parsed.error is None and isinstance(parsed.item, OrderIn):
+            try:
+                check_text(parsed.item)
+            except RowError as exc:
+                parsed = ParsedRow(row=parsed.row, error=exc, source_order_id=parsed.source_order_id)
         if parsed.error is not None or not isinstance(parsed.item, OrderIn):
             stats.failed += 1
             errors.append(parsed)

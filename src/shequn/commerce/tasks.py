@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shequn.audience import service as audience_service
 from shequn.commerce import service
 from shequn.commerce.canonical import ParsedRow, ProductIn
 from shequn.commerce.ingest import ImportStats, import_orders
@@ -21,10 +22,12 @@ BIG_IMPORT = 5_000
 
 
 def _after_bulk(ctx: JobContext, stats: ImportStats) -> None:
-    """Large imports change the tables' shape enough that the query planner needs fresh statistics."""
+    """After an import: fresh planner statistics when it was large, and RFM when anything changed."""
     if stats.created + stats.updated >= BIG_IMPORT:
         service.refresh_statistics(ctx.session)
-        ctx.session.commit()
+    if stats.created + stats.updated and ctx.job.workspace_id is not None:
+        audience_service.request_rfm_refresh(ctx.session, workspace_id=ctx.job.workspace_id)
+    ctx.session.commit()
 
 
 def _count_records(data: bytes, filename: str) -> int:

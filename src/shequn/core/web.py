@@ -107,6 +107,13 @@ def install_error_handlers(app: Any) -> None:
         # Raised by the database driver when a client sent lone surrogates inside a JSON string.
         return await _domain(request, InvalidText())
 
+    @app.exception_handler(ValueError)
+    async def _nul_text(request: Request, exc: ValueError) -> JSONResponse:
+        # psycopg refuses NUL characters in text ("cannot contain NUL (0x00) bytes"): bad input, not a fault.
+        if "NUL" not in str(exc):
+            raise exc
+        return await _domain(request, InvalidText())
+
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
     async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:

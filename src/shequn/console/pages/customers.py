@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from shequn.audience import service as audience_service
 from shequn.audience.api import identity_out
+from shequn.audience.rfm import GROUP_NAMES as RFM_GROUP_NAMES
 from shequn.commerce import service as commerce_service
 from shequn.commerce.sources import SOURCES
 from shequn.console import fmt
@@ -33,6 +34,7 @@ def customers(request: Request, ctx: Console = Depends(console)) -> Response:
     q = (qp.get("q") or "").strip()[:100]
     city = (qp.get("city") or "")[:32]
     platform = (qp.get("platform") or "")[:32]
+    rfm_group = qp.get("rfm_group") if qp.get("rfm_group") in RFM_GROUP_NAMES else ""
     min_spent_raw = (qp.get("min_spent") or "").strip()[:20]
     min_orders_raw = (qp.get("min_orders") or "").strip()[:9]
     sort = qp.get("sort") if qp.get("sort") in SORTS else "recent"
@@ -43,6 +45,7 @@ def customers(request: Request, ctx: Console = Depends(console)) -> Response:
         platform=platform,
         min_spent=fmt.yuan_to_fen(min_spent_raw),
         min_orders=_nonneg_int(min_orders_raw),
+        rfm_group=rfm_group or "",
         sort=sort or "recent",
     )
     rows, total = audience_service.list_customers(
@@ -58,7 +61,9 @@ def customers(request: Request, ctx: Console = Depends(console)) -> Response:
         cities=cities,
         platforms=PLATFORMS,
         sorts=SORTS,
+        rfm_groups=[(code, names[1 if ctx.locale == "en" else 0]) for code, names in RFM_GROUP_NAMES.items()],
         f={
+            "rfm_group": rfm_group,
             "q": q,
             "city": city,
             "platform": platform,
@@ -90,4 +95,5 @@ def customer_360(customer_id: DbId, request: Request, ctx: Console = Depends(con
         orders=orders,
         orders_total=orders_total,
         merged_from=customer_id if customer_id != c.id else None,
+        rfm_name=RFM_GROUP_NAMES[c.rfm_group][1 if ctx.locale == "en" else 0] if c.rfm_group else "",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from shequn.audience import service as audience_service
+from shequn.audience.rfm import GROUP_NAMES as RFM_GROUP_NAMES
 from shequn.commerce import service as commerce_service
 from shequn.console import fmt
 from shequn.console.charts import bar_chart, hbars, last_months
@@ -49,6 +50,15 @@ def overview(request: Request, ctx: Console = Depends(console)) -> Response:
         fmt.number,
         of_total=True,
     )
+    english = ctx.locale == "en"
+    rfm = hbars(
+        [
+            (RFM_GROUP_NAMES[code][1 if english else 0], n)
+            for code, n in audience_service.rfm_group_counts(db, workspace_id=ws).items()
+        ],
+        fmt.number,
+        of_total=True,
+    )
     recent_jobs = jobs.list_jobs(db, workspace_id=ws, limit=5)
     figures = [
         ("overview.customers", fmt.number(customers), ""),
@@ -75,6 +85,7 @@ def overview(request: Request, ctx: Console = Depends(console)) -> Response:
         categories=categories,
         cities=cities,
         statuses=statuses,
+        rfm=rfm,
         jobs=recent_jobs,
         has_orders=totals["orders"] > 0,
     )
