@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
@@ -87,6 +89,22 @@ def team(request: Request, ctx: Console = Depends(console)) -> Response:
     return _team_page(request, ctx, notice=notice)
 
 
+def _team_action(request: Request, ctx: Console, action: Callable[[], object], *, done: str) -> Response:
+    """Run a settings change: commit and redirect with a notice, or show the form's error in place.
+
+    Permission and not-found errors are not form errors: they render the console's 403/404 pages.
+    """
+    try:
+        action()
+    except ShequnError as exc:
+        if exc.status_code in (403, 404):
+            raise
+        ctx.db.rollback()
+        return _team_page(request, ctx, error=_error_text(ctx, exc), status=exc.status_code)
+    ctx.db.commit()
+    return RedirectResponse(f"/settings?done={done}", status_code=303)
+
+
 @router.post("/settings/workspace")
 def save_workspace(
     request: Request,
@@ -98,17 +116,14 @@ def save_workspace(
 ) -> Response:
     """Change the workspace's name, timezone, currency and locale (owners)."""
     ctx.require(Perm.MANAGE_WORKSPACE)
-    try:
-        identity_service.update_workspace(
+    return _team_action(
+        request,
+        ctx,
+        lambda: identity_service.update_workspace(
             ctx.db, ctx.actor, name=name, timezone=timezone.strip(), currency=currency.strip().upper(), locale=locale
-        )
-    except ShequnError as exc:
-        if exc.status_code == 403:
-            raise
-        ctx.db.rollback()
-        return _team_page(request, ctx, error=_error_text(ctx, exc), status=exc.status_code)
-    ctx.db.commit()
-    return RedirectResponse("/settings?done=saved", status_code=303)
+        ),
+        done="saved",
+    )
 
 
 @router.post("/settings/team/{operator_id}/role")
@@ -116,29 +131,23 @@ def change_role(
     request: Request, operator_id: DbId, role: str = Form(""), ctx: Console = Depends(console_post)
 ) -> Response:
     """Change an operator's role here."""
-    try:
-        identity_service.set_member_role(ctx.db, ctx.actor, operator_id=operator_id, role=role)
-    except ShequnError as exc:
-        if exc.status_code in (403, 404):
-            raise
-        ctx.db.rollback()
-        return _team_page(request, ctx, error=_error_text(ctx, exc), status=exc.status_code)
-    ctx.db.commit()
-    return RedirectResponse("/settings?done=role", status_code=303)
+    return _team_action(
+        request,
+        ctx,
+        lambda: identity_service.set_member_role(ctx.db, ctx.actor, operator_id=operator_id, role=role),
+        done="role",
+    )
 
 
 @router.post("/settings/team/{operator_id}/remove")
 def remove(request: Request, operator_id: DbId, ctx: Console = Depends(console_post)) -> Response:
     """Remove an operator from this workspace."""
-    try:
-        identity_service.remove_member(ctx.db, ctx.actor, operator_id=operator_id)
-    except ShequnError as exc:
-        if exc.status_code in (403, 404):
-            raise
-        ctx.db.rollback()
-        return _team_page(request, ctx, error=_error_text(ctx, exc), status=exc.status_code)
-    ctx.db.commit()
-    return RedirectResponse("/settings?done=removed", status_code=303)
+    return _team_action(
+        request,
+        ctx,
+        lambda: identity_service.remove_member(ctx.db, ctx.actor, operator_id=operator_id),
+        done="removed",
+    )
 
 
 @router.post("/settings/team")
