@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from shequn import __version__
@@ -24,6 +24,7 @@ from shequn.core.web import BodyLimitMiddleware, IdempotencyMiddleware, install_
 from shequn.identity.api import router as identity_router
 
 STATIC_DIR = Path(__file__).parent / "console" / "static"
+SWAGGER_BUNDLE = STATIC_DIR / "vendor" / "swagger-ui" / "swagger-ui-bundle.js.gz"
 
 
 def register_jobs() -> None:
@@ -68,9 +69,18 @@ def create_app() -> FastAPI:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="shequn 社群 API",
-            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_js_url="/docs/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
+    @app.get("/docs/swagger-ui-bundle.js", include_in_schema=False)
+    def swagger_bundle() -> Response:
+        # Stored gzipped (1.7 MB → 0.5 MB) and sent as is; every browser accepts gzip.
+        return Response(
+            SWAGGER_BUNDLE.read_bytes(),
+            media_type="application/javascript",
+            headers={"Content-Encoding": "gzip", "Cache-Control": "public, max-age=86400"},
         )
 
     @app.get("/healthz", include_in_schema=False)
