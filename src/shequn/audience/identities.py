@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from shequn.audience.activity import move_activity
 from shequn.audience.schemas import CustomerIn
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
@@ -375,8 +376,11 @@ def merge_customers(session: Session, *, workspace_id: int, merges: Sequence[Mer
         ("workspace_id", "winner_id", "loser_id", "match_key", "created_at"),
         [(workspace_id, m.winner_id, m.loser_id, m.match_key[:320], now) for m in merges],
     )
+    folds = [(m.loser_id, m.winner_id) for m in merges]
+    # Activity and tags move first; commerce's hook then recomputes the winner's purchase activity.
+    move_activity(session, workspace_id=workspace_id, pairs=folds)
     for hook in _merge_hooks:
-        hook(session, workspace_id, [(m.loser_id, m.winner_id) for m in merges])
+        hook(session, workspace_id, folds)
     refresh_social(session, workspace_id=workspace_id, customer_ids={m.winner_id for m in merges})
     session.expire_all()  # ORM copies of these customers are stale after the raw updates
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shequn.core.clock import utcnow
@@ -25,6 +25,7 @@ class Customer(Base):
         Index("ix_customers_ws_phone", "workspace_id", "phone_hash"),
         Index("ix_customers_merged_into", "merged_into_id"),
         Index("ix_customers_ws_rfm", "workspace_id", "rfm_group"),
+        Index("ix_customers_ws_lifecycle", "workspace_id", "lifecycle"),
         {"sqlite_autoincrement": True},
     )
 
@@ -56,6 +57,8 @@ class Customer(Base):
     f_score: Mapped[int | None] = mapped_column(Integer)
     m_score: Mapped[int | None] = mapped_column(Integer)
     rfm_group: Mapped[str | None] = mapped_column(String(24))
+    # Lifecycle stage (new, active, at_risk, lapsed, won_back) from purchase dates; see audience.lifecycle.
+    lifecycle: Mapped[str | None] = mapped_column(String(12))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -96,3 +99,158 @@ class CustomerMerge(Base):
     loser_id: Mapped[int] = mapped_column(BigId)
     match_key: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Tag(Base):
+    """A label on customers: manual, computed from a rule, an inferred interest, or a lifecycle stage."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default="manual")  # manual | rule | interest | lifecycle
+    color: Mapped[str] = mapped_column(String(16), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    # Rule tags: the rule tree (same language as segments). Interest tags: the category they track.
+    rule: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    interest_key: Mapped[str] = mapped_column(String(64), default="")
+    customers_count: Mapped[int] = mapped_column(Integer, default=0)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CustomerTag(Base):
+    """A tag on a customer; weight is 1 for manual/rule tags and the decayed interest score for interests."""
+
+    __tablename__ = "customer_tags"
+    __table_args__ = (Index("ix_customer_tags_ws_tag", "workspace_id", "tag_id"),)
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    source: Mapped[str] = mapped_column(String(16), default="manual")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerActivity(Base):
+    """The per-customer feature table over time: counts and amounts per day and kind.
+
+    kind is order | category | product | event; ref is '' for orders, the category, the product id or
+    the event name. Higher domains feed it (commerce on orders, analytics on tracked events), so segment
+    rules never read their tables. day is days since 1970-01-01 (UTC).
+    """
+
+    __tablename__ = "customer_activity"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "kind", "ref", "day"),
+        Index("ix_customer_activity_ws_kind", "workspace_id", "kind", "ref", "day"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(64), default="")
+    day: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[int] = mapped_column(Money, default=0)
+
+
+class CustomerChange(Base):
+    """Change log: a customer's features changed; segment refresh and engine snapshots read past a cursor."""
+
+    __tablename__ = "customer_changes"
+    __table_args__ = (Index("ix_customer_changes_ws_id", "workspace_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AudienceSettings(Base):
+    """Per-workspace audience settings and the incremental-refresh bookkeeping."""
+
+    __tablename__ = "audience_settings"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    rfm_window_days: Mapped[int] = mapped_column(Integer, default=365)
+    interest_half_life_days: Mapped[int] = mapped_column(Integer, default=90)
+    lifecycle_new_days: Mapped[int] = mapped_column(Integer, default=30)
+    lifecycle_active_days: Mapped[int] = mapped_column(Integer, default=90)
+    lifecycle_lapsed_days: Mapped[int] = mapped_column(Integer, default=180)
+    # Bumped by whole-workspace changes (RFM, lifecycle): cached snapshots rebuild from scratch.
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # The last customer_changes id the incremental segment refresh has applied.
+    changes_cursor: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class Segment(Base):
+    """A saved audience: dynamic (rule kept current) or static (a snapshot of members)."""
+
+    __tablename__ = "segments"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    kind: Mapped[str] = mapped_column(String(8), default="dynamic")  # dynamic | static
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    members_count: Mapped[int] = mapped_column(Integer, default=0)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refresh_ms: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SegmentMember(Base):
+    """A customer currently in a segment."""
+
+    __tablename__ = "segment_members"
+    __table_args__ = (Index("ix_segment_members_ws_customer", "workspace_id", "customer_id"),)
+
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SegmentChange(Base):
+    """Membership history: a customer entered or left a segment (for analytics and campaign triggers)."""
+
+    __tablename__ = "segment_changes"
+    __table_args__ = (
+        Index("ix_segment_changes_segment_at", "segment_id", "at"),
+        Index("ix_segment_changes_ws_customer", "workspace_id", "customer_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(BigId)
+    entered: Mapped[bool] = mapped_column(Boolean)
+    cause: Mapped[str] = mapped_column(String(16))  # full | incremental | snapshot
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SegmentSize(Base):
+    """The segment's size after each refresh (the size-over-time chart)."""
+
+    __tablename__ = "segment_sizes"
+    __table_args__ = (Index("ix_segment_sizes_segment_at", "segment_id", "at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    size: Mapped[int] = mapped_column(Integer)

@@ -11,6 +11,15 @@ from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from shequn.audience import rfm
+from shequn.audience.activity import (
+    CUSTOMERS_CHANGED,
+    PURCHASE_KINDS,
+    ActivityRow,
+    add_activity,
+    mark_changed,
+    replace_activity,
+)
+from shequn.audience.activity import get_settings as get_audience_settings
 from shequn.audience.errors import CustomerNotFound
 from shequn.audience.identities import (
     influence_score,
@@ -20,18 +29,65 @@ from shequn.audience.identities import (
     resolve_customers,
 )
 from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
+from shequn.audience.rule_py import epoch_day
 from shequn.audience.schemas import PurchaseFacts, TimelineEntry
+from shequn.audience.segments import (
+    SEGMENT_CHANGES_JOB,
+    SEGMENT_REFRESH_JOB,
+    RefreshResult,
+    apply_changes,
+    check_segment_rule,
+    create_segment,
+    customer_segments,
+    delete_segment,
+    get_segment,
+    iter_member_rows,
+    list_history,
+    list_members,
+    list_segments,
+    list_sizes,
+    preview,
+    refresh_all,
+    refresh_segment,
+    update_segment,
+)
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
 from shequn.core.jobs import JobRun, enqueue_job
 from shequn.core.security import normalize_phone, phone_hash
 
 __all__ = [
+    "CUSTOMERS_CHANGED",
+    "PURCHASE_KINDS",
+    "SEGMENT_CHANGES_JOB",
+    "SEGMENT_REFRESH_JOB",
+    "ActivityRow",
+    "RefreshResult",
+    "add_activity",
+    "apply_changes",
+    "check_segment_rule",
+    "create_segment",
+    "customer_segments",
+    "delete_segment",
+    "epoch_day",
+    "get_audience_settings",
+    "get_segment",
     "influence_score",
+    "iter_member_rows",
+    "list_history",
+    "list_members",
+    "list_segments",
+    "list_sizes",
+    "mark_changed",
     "match_key",
     "merge_customers",
+    "preview",
+    "refresh_all",
+    "refresh_segment",
     "register_merge_hook",
+    "replace_activity",
     "resolve_customers",
+    "update_segment",
 ]
 
 TimelineSource = Callable[[Session, int, int, int], list[TimelineEntry]]

@@ -1,11 +1,15 @@
-"""Audience jobs: RFM refresh."""
+"""Audience jobs: RFM refresh, segment refreshes (full and incremental) and the signal that starts them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shequn.audience import service
-from shequn.core.jobs import JobContext, register_job
+from sqlalchemy import select
+
+from shequn.audience import activity, segments, service
+from shequn.core import signals
+from shequn.core.db import session_scope
+from shequn.core.jobs import JobContext, JobRun, enqueue_job, register_job
 
 
 def run_rfm_refresh(ctx: JobContext) -> dict[str, Any]:
@@ -15,6 +19,41 @@ def run_rfm_refresh(ctx: JobContext) -> dict[str, Any]:
     return {"scored": service.refresh_rfm(ctx.session, workspace_id=ws)}
 
 
+def run_segment_refresh(ctx: JobContext) -> dict[str, Any]:
+    """Full refresh: one segment (params.segment_id) or every dynamic segment of the workspace."""
+    ws = ctx.job.workspace_id
+    assert ws is not None
+    sid = ctx.job.params.get("segment_id")
+    if sid is not None:
+        return segments.refresh_segment(ctx.session, workspace_id=ws, segment_id=int(sid)).as_dict()
+    results = segments.refresh_all(ctx.session, workspace_id=ws)
+    segments.prune_changes(ctx.session, workspace_id=ws)
+    return {"segments": [r.as_dict() for r in results]}
+
+
+def run_apply_changes(ctx: JobContext) -> dict[str, Any]:
+    """Incremental refresh: re-evaluate the customers logged as changed."""
+    ws = ctx.job.workspace_id
+    assert ws is not None
+    return segments.apply_changes(ctx.session, workspace_id=ws)
+
+
+def _on_customers_changed(signal: signals.Signal) -> None:
+    kind = segments.SEGMENT_REFRESH_JOB if signal.payload.get("full") else segments.SEGMENT_CHANGES_JOB
+    with session_scope() as session:
+        # One waiting job per workspace is enough: it applies every change logged before it runs.
+        waiting = session.scalar(
+            select(JobRun.id).where(
+                JobRun.workspace_id == signal.workspace_id, JobRun.kind == kind, JobRun.status == "queued"
+            )
+        )
+        if waiting is None:
+            enqueue_job(session, workspace_id=signal.workspace_id, kind=kind, params={})
+
+
 def register() -> None:
-    """Register audience job handlers with the queue."""
+    """Register audience job handlers with the queue, and the signal that keeps segments current."""
     register_job(service.RFM_JOB, run_rfm_refresh)
+    register_job(segments.SEGMENT_REFRESH_JOB, run_segment_refresh)
+    register_job(segments.SEGMENT_CHANGES_JOB, run_apply_changes)
+    signals.connect(activity.CUSTOMERS_CHANGED, _on_customers_changed)

@@ -8,7 +8,7 @@ keeps the batches before it. Figures: docs/benchmarks.md.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -189,6 +189,11 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     recompute = old_customers | {cid for cid in customer_ids[len(new) :] if cid is not None}
     deltas = _new_order_facts(new, customer_ids[: len(new)], recompute, products)
     audience_service.add_purchase_facts(session, workspace_id=workspace_id, deltas=deltas)
+    audience_service.add_activity(
+        session,
+        workspace_id=workspace_id,
+        rows=_new_order_activity(new, customer_ids[: len(new)], recompute, products),
+    )
     refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=recompute)
     tz = identity_service.workspace_timezone(session, workspace_id)
     zone = ZoneInfo(tz)
@@ -367,6 +372,65 @@ def _new_order_facts(
     return list(acc.values())
 
 
+def _purchase_rows(
+    cid: int, day: int, net: int, lines: Iterable[tuple[str, int | None, int, int]]
+) -> Iterator[audience_service.ActivityRow]:
+    """Activity rows of one paid-like order: the order, and each line's category and product."""
+    yield audience_service.ActivityRow(cid, "order", "", day, 1, net)
+    for category, product_id, quantity, total in lines:
+        if category:
+            yield audience_service.ActivityRow(cid, "category", category[:64], day, quantity, total)
+        if product_id is not None:
+            yield audience_service.ActivityRow(cid, "product", str(product_id), day, quantity, total)
+
+
+def _new_order_activity(
+    orders: Sequence[OrderIn],
+    customer_ids: Sequence[int | None],
+    skip: set[int],
+    products: dict[str, tuple[int, str]],
+) -> Iterator[audience_service.ActivityRow]:
+    """Segment activity of new paid-like orders (customers in skip are recomputed from all their orders)."""
+    for o, cid in zip(orders, customer_ids, strict=True):
+        if cid is None or cid in skip or o.status not in PAID_STATUSES:
+            continue
+        lines = []
+        for li in o.line_items:
+            pid, pcat = products.get(li.sku, (None, ""))
+            lines.append((li.category or pcat, pid, li.quantity, li.total))
+        yield from _purchase_rows(cid, audience_service.epoch_day(o.created_at), o.paid - o.refunded, lines)
+
+
+def refresh_customer_activity(session: Session, *, workspace_id: int, customer_ids: Sequence[int]) -> None:
+    """Rebuild these customers' purchase activity from their paid-like orders."""
+    bulk = Bulk(session)
+    paid = ", ".join(f"'{st}'" for st in sorted(PAID_STATUSES))  # code constants, not input
+    orders: dict[int, tuple[int, int, int]] = {}
+    for oid, cid, placed, net in bulk.select_in(
+        f"SELECT id, customer_id, placed_at, paid - refunded FROM orders WHERE workspace_id = ? AND status IN ({paid}) "
+        "AND customer_id {in}",
+        customer_ids,
+        [workspace_id],
+    ):
+        at = bulk.parse_ts(placed)
+        assert at is not None
+        orders[oid] = (cid, audience_service.epoch_day(at), int(net or 0))
+    lines: dict[int, list[tuple[str, int | None, int, int]]] = defaultdict(list)
+    for oid, category, product_id, quantity, total in bulk.select_in(
+        "SELECT order_id, category, product_id, quantity, total FROM order_line_items WHERE order_id {in}",
+        sorted(orders),
+    ):
+        lines[oid].append((category, product_id, int(quantity), int(total)))
+    rows = [row for oid, (cid, day, net) in orders.items() for row in _purchase_rows(cid, day, net, lines[oid])]
+    audience_service.replace_activity(
+        session,
+        workspace_id=workspace_id,
+        customer_ids=customer_ids,
+        kinds=audience_service.PURCHASE_KINDS,
+        rows=rows,
+    )
+
+
 def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids: set[int]) -> None:
     """Recompute purchase facts of these customers from their paid-like orders and hand them to audience."""
     if not customer_ids:
@@ -394,3 +458,4 @@ def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids:
         cats[cid].append((cat, int(amount or 0)))
     facts = [PurchaseFacts(cid, a[0], a[1], a[2], max(a[3], 0), dict(cats.get(cid, []))) for cid, a in agg.items()]
     audience_service.update_purchase_facts(session, workspace_id=workspace_id, facts=facts)
+    refresh_customer_activity(session, workspace_id=workspace_id, customer_ids=ids)

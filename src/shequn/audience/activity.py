@@ -1,0 +1,166 @@
+"""The per-customer activity table (orders, categories, products, tracked events per day) and the
+customer change log that keeps segments current.
+
+Higher domains feed activity through the service (commerce on orders, analytics on events). Every
+write here appends the customers to customer_changes in the same transaction; after commit a signal
+asks for an incremental segment refresh, which re-evaluates only those customers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shequn.audience.models import AudienceSettings
+from shequn.core.bulk import Bulk
+from shequn.core.clock import utcnow
+from shequn.core.signals import send_on_commit
+
+CUSTOMERS_CHANGED = "audience.customers_changed"
+PURCHASE_KINDS = ("order", "category", "product")
+CHANGE_LOG_INLINE = 50_000  # more changed customers than this in one transaction → a full refresh instead
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRow:
+    """Activity of one customer on one day: count and amount (fen) for a kind and ref."""
+
+    customer_id: int
+    kind: str
+    ref: str
+    day: int
+    count: int = 1
+    amount: int = 0
+
+
+def _aggregate(rows: Iterable[ActivityRow]) -> dict[tuple[int, str, str, int], list[int]]:
+    acc: dict[tuple[int, str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        cell = acc[(r.customer_id, r.kind, r.ref[:64], r.day)]
+        cell[0] += r.count
+        cell[1] += r.amount
+    return acc
+
+
+def add_activity(session: Session, *, workspace_id: int, rows: Iterable[ActivityRow]) -> None:
+    """Add counts and amounts to the customers' days (upsert), and log the customers as changed."""
+    acc = _aggregate(rows)
+    if not acc:
+        return
+    Bulk(session).executemany(
+        "INSERT INTO customer_activity (workspace_id, customer_id, kind, ref, day, count, amount) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, kind, ref, day) DO UPDATE SET "
+        "count = customer_activity.count + excluded.count, amount = customer_activity.amount + excluded.amount",
+        [(workspace_id, cid, kind, ref, day, n, amount) for (cid, kind, ref, day), (n, amount) in acc.items()],
+    )
+    mark_changed(session, workspace_id=workspace_id, customer_ids={k[0] for k in acc})
+
+
+def replace_activity(
+    session: Session,
+    *,
+    workspace_id: int,
+    customer_ids: Collection[int],
+    kinds: Sequence[str],
+    rows: Iterable[ActivityRow],
+) -> None:
+    """Replace these customers' activity of these kinds by rows (after orders changed or moved)."""
+    if not customer_ids:
+        return
+    bulk = Bulk(session)
+    for kind in kinds:  # kinds come from code constants
+        bulk.select_in(
+            "DELETE FROM customer_activity WHERE workspace_id = ? AND kind = ? AND customer_id {in}",
+            sorted(customer_ids),
+            [workspace_id, kind],
+        )
+    add_activity(session, workspace_id=workspace_id, rows=rows)
+    mark_changed(session, workspace_id=workspace_id, customer_ids=customer_ids)
+
+
+def move_activity(session: Session, *, workspace_id: int, pairs: Sequence[tuple[int, int]]) -> None:
+    """Fold (loser, winner) customers' activity and tags into the winner; the loser leaves every segment."""
+    if not pairs:
+        return
+    bulk = Bulk(session)
+    losers = sorted({loser for loser, _ in pairs})
+    winner_of = dict(pairs)
+    moved = [
+        ActivityRow(winner_of[cid], kind, ref, day, n, amount)
+        for cid, kind, ref, day, n, amount in bulk.select_in(
+            "SELECT customer_id, kind, ref, day, count, amount FROM customer_activity "
+            "WHERE workspace_id = ? AND customer_id {in}",
+            losers,
+            [workspace_id],
+        )
+    ]
+    tags = bulk.select_in(
+        "SELECT customer_id, tag_id, weight, source FROM customer_tags WHERE workspace_id = ? AND customer_id {in}",
+        losers,
+        [workspace_id],
+    )
+    for table in ("customer_activity", "customer_tags", "segment_members"):
+        bulk.select_in(
+            f"DELETE FROM {table} WHERE workspace_id = ? AND customer_id {{in}}",
+            losers,
+            [workspace_id],
+        )
+    add_activity(session, workspace_id=workspace_id, rows=moved)
+    bulk.executemany(
+        "INSERT INTO customer_tags (customer_id, tag_id, workspace_id, weight, source, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, tag_id) DO UPDATE SET "
+        "weight = CASE WHEN excluded.weight > customer_tags.weight THEN excluded.weight ELSE customer_tags.weight END",
+        [(winner_of[cid], tag, workspace_id, w, src, bulk.ts(utcnow())) for cid, tag, w, src in tags],
+    )
+    mark_changed(session, workspace_id=workspace_id, customer_ids={c for pair in pairs for c in pair})
+
+
+def mark_changed(session: Session, *, workspace_id: int, customer_ids: Collection[int]) -> None:
+    """Log customers whose features changed; segments re-evaluate them after commit."""
+    if not customer_ids:
+        return
+    if len(customer_ids) > CHANGE_LOG_INLINE:
+        # A change this wide is cheaper to apply as one full refresh than customer by customer.
+        bump_epoch(session, workspace_id=workspace_id)
+        return
+    bulk = Bulk(session)
+    now = bulk.ts(utcnow())
+    bulk.insert(
+        "customer_changes",
+        ("workspace_id", "customer_id", "created_at"),
+        [(workspace_id, c, now) for c in customer_ids],
+    )
+    send_on_commit(session, CUSTOMERS_CHANGED, workspace_id, full=False)
+
+
+def bump_epoch(session: Session, *, workspace_id: int) -> None:
+    """Record a whole-workspace change (RFM, lifecycle, a huge import): snapshots rebuild, segments refresh fully."""
+    settings = get_settings(session, workspace_id=workspace_id)
+    settings.epoch += 1
+    session.flush()
+    send_on_commit(session, CUSTOMERS_CHANGED, workspace_id, full=True)
+
+
+def get_settings(session: Session, *, workspace_id: int) -> AudienceSettings:
+    """The workspace's audience settings row, created with defaults on first use."""
+    row = session.scalar(
+        select(AudienceSettings).where(AudienceSettings.workspace_id == workspace_id).with_for_update()
+    )
+    if row is None:
+        row = AudienceSettings(
+            workspace_id=workspace_id,
+            rfm_window_days=365,
+            interest_half_life_days=90,
+            lifecycle_new_days=30,
+            lifecycle_active_days=90,
+            lifecycle_lapsed_days=180,
+            epoch=0,
+            changes_cursor=0,
+        )
+        session.add(row)
+        session.flush()
+    return row
