@@ -83,7 +83,7 @@ def replace_activity(
 
 
 def move_activity(session: Session, *, workspace_id: int, pairs: Sequence[tuple[int, int]]) -> None:
-    """Fold (loser, winner) customers' activity and tags into the winner; the loser leaves every segment."""
+    """Fold (loser, winner) customers' activity and tags into the winner."""
     if not pairs:
         return
     bulk = Bulk(session)
@@ -103,7 +103,8 @@ def move_activity(session: Session, *, workspace_id: int, pairs: Sequence[tuple[
         losers,
         [workspace_id],
     )
-    for table in ("customer_activity", "customer_tags", "segment_members"):
+    # Segment memberships stay: the incremental refresh sees the loser is no longer live and records it leaving.
+    for table in ("customer_activity", "customer_tags"):
         bulk.select_in(
             f"DELETE FROM {table} WHERE workspace_id = ? AND customer_id {{in}}",
             losers,

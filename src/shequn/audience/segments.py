@@ -21,7 +21,16 @@ from sqlalchemy.orm import Session
 from shequn.audience import rule_sql
 from shequn.audience.activity import get_settings
 from shequn.audience.errors import SegmentNotFound
-from shequn.audience.models import Customer, CustomerChange, Segment, SegmentChange, SegmentMember, SegmentSize, Tag
+from shequn.audience.models import (
+    Customer,
+    CustomerChange,
+    CustomerIdentity,
+    Segment,
+    SegmentChange,
+    SegmentMember,
+    SegmentSize,
+    Tag,
+)
 from shequn.audience.rules import RuleRefs, check_rule
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
@@ -161,6 +170,45 @@ def create_segment(
     session.add(seg)
     session.flush()
     refresh_segment(session, workspace_id=workspace_id, segment_id=seg.id, as_of=as_of, cause="snapshot")
+    return seg
+
+
+def create_static_segment(
+    session: Session,
+    *,
+    workspace_id: int,
+    name: str,
+    customer_ids: Sequence[int],
+    description: str = "",
+    created_by: int | None = None,
+) -> Segment:
+    """A static segment of exactly these customers (discovery, uploads); it has no rule to re-run."""
+    name = _check_name(session, workspace_id, name)
+    seg = Segment(
+        workspace_id=workspace_id,
+        name=name,
+        description=description[:500],
+        kind="static",
+        rule={},
+        members_count=0,
+        created_by=created_by,
+    )
+    session.add(seg)
+    session.flush()
+    live = {
+        r[0]
+        for r in Bulk(session).select_in(
+            "SELECT id FROM customers WHERE workspace_id = ? AND merged_into_id IS NULL AND id {in}",
+            sorted(set(customer_ids)),
+            [workspace_id],
+        )
+    }
+    now = utcnow()
+    _apply_diff(session, seg, sorted(live), [], "snapshot", now)
+    seg.members_count = len(live)
+    seg.refreshed_at = now
+    _record_size(session, seg, now)
+    session.flush()
     return seg
 
 
@@ -476,3 +524,36 @@ def iter_member_rows(session: Session, *, workspace_id: int, segment_id: int, ba
         yield from page
         after = page[-1].id
         session.expunge_all()
+
+
+def iter_member_identities(
+    session: Session, *, workspace_id: int, segment_id: int, source: str, batch: int = 5_000
+) -> Iterator[tuple[int, str, str, str]]:
+    """Members' platform identities on one source, never phone hashes: (customer id, source, kind, value)."""
+    seg = get_segment(session, workspace_id=workspace_id, segment_id=segment_id)
+    after = 0
+    while True:
+        rows = session.execute(
+            select(
+                CustomerIdentity.id,
+                CustomerIdentity.customer_id,
+                CustomerIdentity.source,
+                CustomerIdentity.kind,
+                CustomerIdentity.value,
+            )
+            .join(SegmentMember, SegmentMember.customer_id == CustomerIdentity.customer_id)
+            .where(
+                SegmentMember.segment_id == seg.id,
+                CustomerIdentity.workspace_id == workspace_id,
+                CustomerIdentity.source == source,
+                CustomerIdentity.kind.not_in(("phone_hash", "email")),
+                CustomerIdentity.id > after,
+            )
+            .order_by(CustomerIdentity.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        for _, cid, src, kind, value in rows:
+            yield int(cid), str(src), str(kind), str(value)
+        after = rows[-1][0]

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shequn.audience import activity, segments, service
+from shequn.audience import activity, discovery, segments, service
 from shequn.core import signals
 from shequn.core.db import session_scope
 from shequn.core.jobs import JobContext, JobRun, enqueue_job, register_job
@@ -38,6 +38,27 @@ def run_apply_changes(ctx: JobContext) -> dict[str, Any]:
     return segments.apply_changes(ctx.session, workspace_id=ws)
 
 
+def _workspace(ctx: JobContext) -> int:
+    ws = ctx.job.workspace_id
+    assert ws is not None
+    return ws
+
+
+def run_rule_tags_refresh(ctx: JobContext) -> dict[str, Any]:
+    """Re-evaluate every rule tag of the job's workspace."""
+    return {"changed": service.refresh_rule_tags(ctx.session, workspace_id=_workspace(ctx))}
+
+
+def run_interests_refresh(ctx: JobContext) -> dict[str, Any]:
+    """Recompute interest tags (decayed scores) of the job's workspace."""
+    return service.refresh_interests(ctx.session, workspace_id=_workspace(ctx)).as_dict()
+
+
+def run_lifecycle_refresh(ctx: JobContext) -> dict[str, Any]:
+    """Recompute lifecycle stages of the job's workspace."""
+    return {"changed": service.refresh_lifecycle(ctx.session, workspace_id=_workspace(ctx))}
+
+
 def _on_customers_changed(signal: signals.Signal) -> None:
     kind = segments.SEGMENT_REFRESH_JOB if signal.payload.get("full") else segments.SEGMENT_CHANGES_JOB
     with session_scope() as session:
@@ -56,4 +77,16 @@ def register() -> None:
     register_job(service.RFM_JOB, run_rfm_refresh)
     register_job(segments.SEGMENT_REFRESH_JOB, run_segment_refresh)
     register_job(segments.SEGMENT_CHANGES_JOB, run_apply_changes)
+    register_job(service.RULE_TAGS_JOB, run_rule_tags_refresh)
+    register_job(service.INTEREST_JOB, run_interests_refresh)
+    register_job(service.LIFECYCLE_JOB, run_lifecycle_refresh)
+    register_job(discovery.DISCOVERY_JOB, run_discovery)
     signals.connect(activity.CUSTOMERS_CHANGED, _on_customers_changed)
+
+
+def run_discovery(ctx: JobContext) -> dict[str, Any]:
+    """Cluster the workspace's customers and describe the proposals."""
+    ws = ctx.job.workspace_id
+    assert ws is not None
+    k = ctx.job.params.get("k")
+    return discovery.discover(ctx.session, workspace_id=ws, k=int(k) if k else None)

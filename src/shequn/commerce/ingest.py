@@ -375,13 +375,19 @@ def _new_order_facts(
 def _purchase_rows(
     cid: int, day: int, net: int, lines: Iterable[tuple[str, int | None, int, int]]
 ) -> Iterator[audience_service.ActivityRow]:
-    """Activity rows of one paid-like order: the order, and each line's category and product."""
+    """Activity rows of one paid-like order: the order, and its categories and products (count = orders)."""
     yield audience_service.ActivityRow(cid, "order", "", day, 1, net)
-    for category, product_id, quantity, total in lines:
+    categories: dict[str, int] = defaultdict(int)
+    products: dict[int, int] = defaultdict(int)
+    for category, product_id, _quantity, total in lines:
         if category:
-            yield audience_service.ActivityRow(cid, "category", category[:64], day, quantity, total)
+            categories[category[:64]] += total
         if product_id is not None:
-            yield audience_service.ActivityRow(cid, "product", str(product_id), day, quantity, total)
+            products[product_id] += total
+    for category, amount in categories.items():
+        yield audience_service.ActivityRow(cid, "category", category, day, 1, amount)
+    for product_id, amount in products.items():
+        yield audience_service.ActivityRow(cid, "product", str(product_id), day, 1, amount)
 
 
 def _new_order_activity(
