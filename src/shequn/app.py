@@ -12,9 +12,13 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from shequn import __version__
+from shequn.analytics.api import router as events_router
 from shequn.audience import tasks as audience_tasks
 from shequn.audience.api import rfm_router
 from shequn.audience.api import router as audience_router
+from shequn.audience.api_segments import router as segments_router
+from shequn.audience.api_tags import customer_tags_router, settings_router
+from shequn.audience.api_tags import router as tags_router
 from shequn.commerce import tasks as commerce_tasks
 from shequn.commerce.api import router as commerce_router
 from shequn.console.routes import router as console_router
@@ -60,7 +64,9 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware)
-    for router in (identity_router, audience_router, rfm_router, commerce_router, console_router):
+    for router in (identity_router, audience_router, rfm_router, segments_router, commerce_router, console_router):
+        app.include_router(router)
+    for router in (tags_router, customer_tags_router, settings_router, events_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

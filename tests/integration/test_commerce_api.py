@@ -260,8 +260,10 @@ def test_nul_and_broken_unicode_are_refused_not_crashed(client, db, tenant: Tena
     nul = '{"source_order_id": "X\\u0000", "status": "paid", "total": 1, "created_at": "2026-01-01T00:00:00Z"}'
     r = client.post("/api/v1/orders", content=nul.encode(), headers=h)
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "source_order_id"
-    broken = ('{"source_order_id": "Y1", "status": "paid", "total": 1, "created_at": "2026-01-01T00:00:00Z", '
-              '"line_items": [{"sku": "\\udafe", "quantity": 1, "unit_price": 1}]}')
+    broken = (
+        '{"source_order_id": "Y1", "status": "paid", "total": 1, "created_at": "2026-01-01T00:00:00Z", '
+        '"line_items": [{"sku": "\\udafe", "quantity": 1, "unit_price": 1}]}'
+    )
     r = client.post("/api/v1/orders", content=broken.encode(), headers=h)
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "line_items[0].sku"
     assert count(db, Order) == 0

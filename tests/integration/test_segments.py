@@ -245,7 +245,9 @@ def test_merge_moves_activity_and_the_loser_leaves_segments(client, db: Session,
     phone = {"phone": "13900139000", "phone_verified": True}
     for oid, cust in (("M-3", {**a, **phone}), ("M-4", {**b, **phone})):
         r = client.post(
-            "/api/v1/orders", json=order(oid, customer=cust, status="pending_payment", total=100), headers=tenant.headers()
+            "/api/v1/orders",
+            json=order(oid, customer=cust, status="pending_payment", total=100),
+            headers=tenant.headers(),
         )
         assert r.status_code in (200, 201), r.text
     assert client.get(f"/api/v1/segments/{seg['id']}", headers=tenant.headers()).json()["members_count"] == 1
@@ -282,3 +284,17 @@ def test_discovery_proposes_named_clusters_and_saves_one(client, db: Session, te
     assert saved["kind"] == "static" and saved["members_count"] == top["size"]
     r = client.post(f"/api/v1/segments/{saved['id']}/refresh", headers=tenant.headers())
     assert r.status_code == 422  # a discovered snapshot has no rule to re-run
+
+
+def test_nightly_job_recomputes_date_dependent_features(client, db: Session, tenant: Tenant) -> None:
+    from shequn.audience import tasks
+
+    for i in range(3):
+        _push(client, tenant, f"N-{i}", i)
+    tasks._nightly()
+    tasks._nightly()  # the same day twice queues one job per workspace (idempotency key)
+    runs = db.scalars(select(JobRun).where(JobRun.kind == tasks.NIGHTLY_JOB)).all()
+    assert len(runs) == 1 and runs[0].status == "succeeded", runs[0].error
+    assert runs[0].result["rfm"] == 3
+    # RFM moved every score, so the epoch bump queued a full segment refresh.
+    assert db.scalars(select(JobRun).where(JobRun.kind == "audience.refresh_segments")).all()

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from shequn.audience import discovery, profiles, rfm, segments
+from shequn.audience.lifecycle import STAGE_NAMES
 from shequn.audience.rules import FIELDS, OPS
 from shequn.audience.schemas import (
     CountOut,
@@ -36,13 +37,7 @@ from shequn.identity.service import Actor
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
 
-LIFECYCLE_NAMES = {
-    "new": ("新客", "New"),
-    "active": ("活跃", "Active"),
-    "at_risk": ("流失风险", "At risk"),
-    "lapsed": ("已流失", "Lapsed"),
-    "won_back": ("已召回", "Won back"),
-}
+LIFECYCLE_NAMES = STAGE_NAMES
 EXPORT_COLUMNS = (
     "id",
     "name",

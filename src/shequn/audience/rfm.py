@@ -16,9 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shequn.audience.activity import bump_epoch, get_settings
 from shequn.audience.models import Customer
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
+
+RFM_JOB = "audience.refresh_rfm"
 
 # (R high, F high, M high) → group code; names in both locales for the console and exports.
 GROUPS: dict[tuple[bool, bool, bool], str] = {
@@ -79,9 +82,13 @@ def score(rows: list[RfmRow], as_of: datetime) -> dict[int, tuple[int, int, int,
     }
 
 
-def refresh(session: Session, *, workspace_id: int, window_days: int = 365, as_of: datetime | None = None) -> int:
-    """Recompute RFM for the workspace's buyers active in the window; others are cleared. Returns buyers scored."""
+def refresh(
+    session: Session, *, workspace_id: int, window_days: int | None = None, as_of: datetime | None = None
+) -> int:
+    """Recompute RFM for buyers active in the window (default: the workspace's setting); others are cleared."""
     as_of = as_of or utcnow()
+    if window_days is None:
+        window_days = get_settings(session, workspace_id=workspace_id).rfm_window_days
     since = as_of - timedelta(days=window_days)
     rows = [
         RfmRow(cid, last, n, spent)
@@ -106,6 +113,8 @@ def refresh(session: Session, *, workspace_id: int, window_days: int = 365, as_o
         "UPDATE customers SET r_score = ?, f_score = ?, m_score = ?, rfm_group = ? WHERE id = ?",
         [(*v, cid) for cid, v in scored.items()],
     )
+    # Quintiles are relative, so anyone's score may have moved: segments on RFM rebuild in full.
+    bump_epoch(session, workspace_id=workspace_id)
     return len(scored)
 
 

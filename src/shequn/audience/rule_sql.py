@@ -97,7 +97,10 @@ class _Compiler:
 
     def activity(self, rule: dict[str, Any]) -> ColumnElement[bool]:
         kind, ref = activity_key(rule)
-        where = [A.workspace_id == self.workspace_id, A.kind == kind, A.ref == ref, *self.restrict(A.customer_id)]
+        # Restricted to ids (already scoped to the workspace by the outer query), the subquery leaves out
+        # workspace_id so the planner uses the (customer_id, kind, ref, day) key, not the workspace index.
+        scope = self.restrict(A.customer_id) if self.ids is not None else [A.workspace_id == self.workspace_id]
+        where = [A.kind == kind, A.ref == ref, *scope]
         if rule.get("days") is not None:
             today = epoch_day(self.as_of)
             where += [A.day > today - rule["days"], A.day <= today]

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from shequn.audience import rule_sql
 from shequn.audience.activity import get_settings
 from shequn.audience.errors import SegmentNotFound
+from shequn.audience.interests import refresh_interests
+from shequn.audience.lifecycle import refresh_lifecycle
 from shequn.audience.models import (
     Customer,
     CustomerChange,
@@ -32,6 +34,7 @@ from shequn.audience.models import (
     Tag,
 )
 from shequn.audience.rules import RuleRefs, check_rule
+from shequn.audience.tags import refresh_rule_tags, rule_tags_in_order
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
 from shequn.core.errors import Conflict, ValidationFailed
@@ -104,6 +107,13 @@ def _get_live(session: Session, workspace_id: int, segment_id: int) -> Segment |
 def _refs_of(segment: Segment) -> set[int]:
     try:
         return set(check_rule(segment.rule).segment_ids) if segment.kind == "dynamic" else set()
+    except ValidationFailed:
+        return set()
+
+
+def _tag_refs(tag: Tag) -> set[int]:
+    try:
+        return set(check_rule(tag.rule).segment_ids) if tag.rule else set()
     except ValidationFailed:
         return set()
 
@@ -242,8 +252,12 @@ def delete_segment(session: Session, *, workspace_id: int, segment_id: int) -> N
     """Soft-delete a segment nobody else refers to; its members are released."""
     seg = get_segment(session, workspace_id=workspace_id, segment_id=segment_id)
     users = [s.name for s in list_segments(session, workspace_id=workspace_id) if segment_id in _refs_of(s)]
+    users += [t.name for t in rule_tags_in_order(session, workspace_id=workspace_id) if segment_id in _tag_refs(t)]
     if users:
-        raise Conflict("segment_in_use", details=[{"field": "segment_id", "message": f"used by {', '.join(users)}"}])
+        raise Conflict(
+            "segment_in_use",
+            details=[{"field": "segment_id", "message": f"used by {', '.join(users)}", "segments": users}],
+        )
     seg.deleted_at = utcnow()
     Bulk(session).execute("DELETE FROM segment_members WHERE segment_id = ?", [seg.id])
     seg.members_count = 0
@@ -293,7 +307,7 @@ def evaluate_full(session: Session, *, workspace_id: int, rule: dict[str, Any], 
     from shequn.core.settings import get_settings as app_settings
 
     if app_settings().segment_engine == "numpy":
-        from shequn.audience import engine  # type: ignore[attr-defined]  # numpy: imported only when enabled
+        from shequn.audience import engine  # numpy: imported only when enabled
 
         return engine.evaluate(session, workspace_id=workspace_id, rule=rule, as_of=as_of)
     return evaluate_sql(session, workspace_id=workspace_id, rule=rule, as_of=as_of)
@@ -393,6 +407,7 @@ def refresh_all(session: Session, *, workspace_id: int, as_of: datetime | None =
     """Full refresh of every dynamic segment; the change log up to now is then applied."""
     settings = get_settings(session, workspace_id=workspace_id)  # row lock: one refresh at a time
     last = session.scalar(select(func.max(CustomerChange.id)).where(CustomerChange.workspace_id == workspace_id))
+    refresh_rule_tags(session, workspace_id=workspace_id, as_of=as_of)
     results = [
         refresh_segment(session, workspace_id=workspace_id, segment_id=s.id, as_of=as_of)
         for s in dynamic_in_order(session, workspace_id=workspace_id)
@@ -426,6 +441,10 @@ def apply_changes(session: Session, *, workspace_id: int, as_of: datetime | None
 
 
 def _reevaluate(session: Session, workspace_id: int, ids: list[int], now: datetime, stats: dict[str, int]) -> None:
+    # Derived features first (they log their own changes, which the next round re-checks and finds settled).
+    refresh_rule_tags(session, workspace_id=workspace_id, ids=ids, as_of=now)
+    refresh_lifecycle(session, workspace_id=workspace_id, ids=ids, as_of=now)
+    refresh_interests(session, workspace_id=workspace_id, ids=ids, as_of=now)
     bulk = Bulk(session)
     for seg in dynamic_in_order(session, workspace_id=workspace_id):
         new = set(evaluate_sql(session, workspace_id=workspace_id, rule=seg.rule, as_of=now, ids=ids))

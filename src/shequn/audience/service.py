@@ -28,7 +28,18 @@ from shequn.audience.identities import (
     register_merge_hook,
     resolve_customers,
 )
+from shequn.audience.interests import INTEREST_JOB, refresh_interests
+from shequn.audience.lifecycle import (
+    LIFECYCLE_JOB,
+    STAGE_NAMES,
+    lifecycle_counts,
+    refresh_lifecycle,
+    request_tag_refresh,
+    settings_values,
+    update_audience_settings,
+)
 from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
+from shequn.audience.profiles import SegmentProfile, segment_profile
 from shequn.audience.rule_py import epoch_day
 from shequn.audience.schemas import PurchaseFacts, TimelineEntry
 from shequn.audience.segments import (
@@ -51,6 +62,25 @@ from shequn.audience.segments import (
     refresh_segment,
     update_segment,
 )
+from shequn.audience.tags import (
+    LOOKUP_KINDS,
+    RULE_TAGS_JOB,
+    BulkTagResult,
+    TagNotFound,
+    create_tag,
+    delete_tag,
+    find_customers_by_identity,
+    get_tag,
+    list_customer_tags,
+    list_tags,
+    live_customer_ids,
+    refresh_rule_tags,
+    tag_by_rule,
+    tag_by_upload,
+    tag_customers,
+    untag_customers,
+    update_tag,
+)
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
 from shequn.core.jobs import JobRun, enqueue_job
@@ -63,6 +93,7 @@ __all__ = [
     "SEGMENT_REFRESH_JOB",
     "ActivityRow",
     "RefreshResult",
+    "SegmentProfile",
     "add_activity",
     "apply_changes",
     "check_segment_rule",
@@ -87,7 +118,37 @@ __all__ = [
     "register_merge_hook",
     "replace_activity",
     "resolve_customers",
+    "segment_profile",
     "update_segment",
+]
+# Tags, interests, lifecycle and audience settings (audience.tags, .interests, .lifecycle).
+__all__ += [
+    "INTEREST_JOB",
+    "LIFECYCLE_JOB",
+    "LOOKUP_KINDS",
+    "RULE_TAGS_JOB",
+    "STAGE_NAMES",
+    "BulkTagResult",
+    "TagNotFound",
+    "create_tag",
+    "delete_tag",
+    "find_customers_by_identity",
+    "get_tag",
+    "lifecycle_counts",
+    "list_customer_tags",
+    "list_tags",
+    "live_customer_ids",
+    "refresh_interests",
+    "refresh_lifecycle",
+    "refresh_rule_tags",
+    "request_tag_refresh",
+    "settings_values",
+    "tag_by_rule",
+    "tag_by_upload",
+    "tag_customers",
+    "untag_customers",
+    "update_audience_settings",
+    "update_tag",
 ]
 
 TimelineSource = Callable[[Session, int, int, int], list[TimelineEntry]]
@@ -102,11 +163,11 @@ SORTS: dict[str, Any] = {
 }
 
 
-RFM_JOB = "audience.refresh_rfm"
+RFM_JOB = rfm.RFM_JOB
 
 
-def refresh_rfm(session: Session, *, workspace_id: int, window_days: int = 365) -> int:
-    """Recompute the workspace's RFM scores and groups; returns how many buyers were scored."""
+def refresh_rfm(session: Session, *, workspace_id: int, window_days: int | None = None) -> int:
+    """Recompute RFM scores and groups (window: the workspace's setting unless given); returns buyers scored."""
     return rfm.refresh(session, workspace_id=workspace_id, window_days=window_days)
 
 

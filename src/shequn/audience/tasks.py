@@ -6,10 +6,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shequn.audience import activity, discovery, segments, service
+from shequn.audience import activity, discovery, interests, lifecycle, segments, service, tags
 from shequn.core import signals
+from shequn.core.clock import utcnow
 from shequn.core.db import session_scope
-from shequn.core.jobs import JobContext, JobRun, enqueue_job, register_job
+from shequn.core.jobs import JobContext, JobRun, enqueue_job, register_job, register_periodic
+from shequn.identity import service as identity_service
 
 
 def run_rfm_refresh(ctx: JobContext) -> dict[str, Any]:
@@ -72,6 +74,32 @@ def _on_customers_changed(signal: signals.Signal) -> None:
             enqueue_job(session, workspace_id=signal.workspace_id, kind=kind, params={})
 
 
+NIGHTLY_JOB = "audience.nightly"
+
+
+def run_nightly(ctx: JobContext) -> dict[str, Any]:
+    """The date-dependent recomputations, in order; RFM's epoch bump then queues a full segment refresh."""
+    ws = _workspace(ctx)
+    out: dict[str, Any] = {"rfm": service.refresh_rfm(ctx.session, workspace_id=ws)}
+    ctx.checkpoint(1, 4, "rfm")
+    out["lifecycle"] = lifecycle.refresh_lifecycle(ctx.session, workspace_id=ws)
+    ctx.checkpoint(2, 4, "lifecycle")
+    out["interests"] = interests.refresh_interests(ctx.session, workspace_id=ws).changed
+    ctx.checkpoint(3, 4, "interests")
+    out["rule_tags"] = tags.refresh_rule_tags(ctx.session, workspace_id=ws)
+    return out
+
+
+def _nightly() -> None:
+    """Queue the nightly audience job for every workspace (a Huey periodic task)."""
+    day = utcnow().date().isoformat()
+    with session_scope() as session:
+        for ws in identity_service.list_workspace_ids(session):
+            enqueue_job(
+                session, workspace_id=ws, kind=NIGHTLY_JOB, params={"day": day}, idempotency_key=f"nightly:{day}"
+            )
+
+
 def register() -> None:
     """Register audience job handlers with the queue, and the signal that keeps segments current."""
     register_job(service.RFM_JOB, run_rfm_refresh)
@@ -81,6 +109,8 @@ def register() -> None:
     register_job(service.INTEREST_JOB, run_interests_refresh)
     register_job(service.LIFECYCLE_JOB, run_lifecycle_refresh)
     register_job(discovery.DISCOVERY_JOB, run_discovery)
+    register_job(NIGHTLY_JOB, run_nightly)
+    register_periodic(NIGHTLY_JOB, _nightly, hour="3", minute="10")
     signals.connect(activity.CUSTOMERS_CHANGED, _on_customers_changed)
 
 

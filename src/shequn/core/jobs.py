@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,6 +47,8 @@ class JobContext:
 
 Handler = Callable[[JobContext], dict[str, Any]]
 _handlers: dict[str, Handler] = {}
+# name → (hour, minute, callback): crontab tasks the consumer runs (nightly recomputations).
+_periodic: dict[str, tuple[str, str, Callable[[], None]]] = {}
 _huey: Huey | None = None
 _huey_lock = threading.Lock()
 
@@ -54,6 +56,11 @@ _huey_lock = threading.Lock()
 def register_job(kind: str, handler: Handler) -> None:
     """Register the handler for a job kind (explicit registry, no discovery)."""
     _handlers[kind] = handler
+
+
+def register_periodic(name: str, callback: Callable[[], None], *, hour: str = "3", minute: str = "0") -> None:
+    """Run callback on a crontab schedule (server time) in whichever process runs the consumer."""
+    _periodic[name] = (hour, minute, callback)
 
 
 def get_huey() -> Huey:
@@ -84,6 +91,8 @@ def _build_huey() -> Huey:
         huey = SqliteHuey("shequn", filename=str(settings.var_dir / "jobs.db"))
     task = huey.task(retries=MAX_RETRIES, retry_delay=RETRY_DELAY_S, context=True, name="shequn.run_job")(_run_job_task)
     huey.shequn_run_job = task
+    for name, (hour, minute, callback) in _periodic.items():
+        huey.periodic_task(crontab(hour=hour, minute=minute), name=name)(callback)
     return huey
 
 

@@ -84,6 +84,11 @@ def get_workspace(session: Session, workspace_id: int) -> Workspace | None:
     return session.get(Workspace, workspace_id)
 
 
+def list_workspace_ids(session: Session) -> list[int]:
+    """Every workspace's id (periodic jobs fan out per workspace)."""
+    return list(session.scalars(select(Workspace.id).order_by(Workspace.id)))
+
+
 def workspace_timezone(session: Session, workspace_id: int) -> str:
     """The workspace's IANA timezone (Asia/Shanghai when unknown)."""
     ws = session.get(Workspace, workspace_id)

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import shequn.core.types
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -64,7 +64,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("description", sa.String(length=500), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
-        sa.Column("rule", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False),
+        sa.Column(
+            "rule", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
         sa.Column("members_count", sa.Integer(), nullable=False),
         sa.Column("refreshed_at", shequn.core.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("refresh_ms", sa.Integer(), nullable=True),

@@ -1,0 +1,1 @@
+"""Analytics: tracked events (ingest, event store); KPI rollups, funnels, retention and reports later."""
