@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from shequn import __version__
+from shequn.analytics import tasks as analytics_tasks
 from shequn.analytics.api import router as events_router
 from shequn.audience import tasks as audience_tasks
 from shequn.audience.api import rfm_router
@@ -35,6 +36,7 @@ def register_jobs() -> None:
     """Every domain's job handlers, registered explicitly."""
     audience_tasks.register()
     commerce_tasks.register()
+    analytics_tasks.register()
 
 
 @asynccontextmanager

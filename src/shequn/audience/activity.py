@@ -126,7 +126,7 @@ def mark_changed(session: Session, *, workspace_id: int, customer_ids: Collectio
         return
     if len(customer_ids) > CHANGE_LOG_INLINE:
         # A change this wide is cheaper to apply as one full refresh than customer by customer.
-        bump_epoch(session, workspace_id=workspace_id)
+        bump_epoch(session, workspace_id=workspace_id, features=True)
         return
     bulk = Bulk(session)
     now = bulk.ts(utcnow())
@@ -138,12 +138,16 @@ def mark_changed(session: Session, *, workspace_id: int, customer_ids: Collectio
     send_on_commit(session, CUSTOMERS_CHANGED, workspace_id, full=False)
 
 
-def bump_epoch(session: Session, *, workspace_id: int) -> None:
-    """Record a whole-workspace change (RFM, lifecycle, a huge import): snapshots rebuild, segments refresh fully."""
+def bump_epoch(session: Session, *, workspace_id: int, features: bool = False) -> None:
+    """Record a whole-workspace change (RFM, lifecycle, a huge import): snapshots rebuild, segments refresh fully.
+
+    features=True when raw facts changed for too many customers to log: the full refresh then also
+    recomputes the derived features (lifecycle, interests) before the segments.
+    """
     settings = get_settings(session, workspace_id=workspace_id)
     settings.epoch += 1
     session.flush()
-    send_on_commit(session, CUSTOMERS_CHANGED, workspace_id, full=True)
+    send_on_commit(session, CUSTOMERS_CHANGED, workspace_id, full=True, features=features)
 
 
 def get_settings(session: Session, *, workspace_id: int) -> AudienceSettings:

@@ -20,6 +20,7 @@ from shequn.audience.activity import (
     replace_activity,
 )
 from shequn.audience.activity import get_settings as get_audience_settings
+from shequn.audience.demo import all_live_customer_ids, ensure_demo_audience
 from shequn.audience.errors import CustomerNotFound
 from shequn.audience.identities import (
     influence_score,
@@ -95,11 +96,13 @@ __all__ = [
     "RefreshResult",
     "SegmentProfile",
     "add_activity",
+    "all_live_customer_ids",
     "apply_changes",
     "check_segment_rule",
     "create_segment",
     "customer_segments",
     "delete_segment",
+    "ensure_demo_audience",
     "epoch_day",
     "get_audience_settings",
     "get_segment",
@@ -109,6 +112,7 @@ __all__ = [
     "list_members",
     "list_segments",
     "list_sizes",
+    "live_customer_ids",
     "mark_changed",
     "match_key",
     "merge_customers",

@@ -28,9 +28,13 @@ def run_segment_refresh(ctx: JobContext) -> dict[str, Any]:
     sid = ctx.job.params.get("segment_id")
     if sid is not None:
         return segments.refresh_segment(ctx.session, workspace_id=ws, segment_id=int(sid)).as_dict()
+    out: dict[str, Any] = {}
+    if ctx.job.params.get("features"):
+        out["lifecycle"] = lifecycle.refresh_lifecycle(ctx.session, workspace_id=ws)
+        out["interests"] = interests.refresh_interests(ctx.session, workspace_id=ws).changed
     results = segments.refresh_all(ctx.session, workspace_id=ws)
     segments.prune_changes(ctx.session, workspace_id=ws)
-    return {"segments": [r.as_dict() for r in results]}
+    return {**out, "segments": [r.as_dict() for r in results]}
 
 
 def run_apply_changes(ctx: JobContext) -> dict[str, Any]:
@@ -62,16 +66,18 @@ def run_lifecycle_refresh(ctx: JobContext) -> dict[str, Any]:
 
 
 def _on_customers_changed(signal: signals.Signal) -> None:
-    kind = segments.SEGMENT_REFRESH_JOB if signal.payload.get("full") else segments.SEGMENT_CHANGES_JOB
+    full = bool(signal.payload.get("full"))
+    kind = segments.SEGMENT_REFRESH_JOB if full else segments.SEGMENT_CHANGES_JOB
+    params = {"features": True} if signal.payload.get("features") else {}
     with session_scope() as session:
         # One waiting job per workspace is enough: it applies every change logged before it runs.
-        waiting = session.scalar(
-            select(JobRun.id).where(
+        waiting = session.scalars(
+            select(JobRun).where(
                 JobRun.workspace_id == signal.workspace_id, JobRun.kind == kind, JobRun.status == "queued"
             )
-        )
-        if waiting is None:
-            enqueue_job(session, workspace_id=signal.workspace_id, kind=kind, params={})
+        ).all()
+        if not any(w.params.get("segment_id") is None and (w.params.get("features") or not params) for w in waiting):
+            enqueue_job(session, workspace_id=signal.workspace_id, kind=kind, params=params)
 
 
 NIGHTLY_JOB = "audience.nightly"

@@ -35,6 +35,7 @@ __all__ = ["ImportStats", "import_orders", "upsert_orders"]
 IMPORT_JOB = "commerce.import_orders"
 PRODUCT_IMPORT_JOB = "commerce.import_products"
 DEMO_JOB = "commerce.load_demo"
+DEMO_LOADED = "commerce.demo_loaded"  # signal: the demo orders are in (other domains add their demo layer)
 ROLLUP_JOB = "commerce.rebuild_rollups"
 
 

@@ -141,6 +141,9 @@ def run_demo_load(ctx: JobContext) -> dict[str, Any]:
         ctx.session, workspace_id=ws, rows=rows, batch_size=get_settings().import_batch_size, on_batch=on_batch
     )
     _after_bulk(ctx, stats)
+    # Other domains add their demo layer (tracked events, tags, segments) once the orders are in.
+    signals.send_on_commit(ctx.session, service.DEMO_LOADED, ws, seed=spec.seed)
+    ctx.session.commit()
     return stats.as_dict()
 
 
