@@ -107,7 +107,7 @@ def test_build_preview_save_and_open_a_segment(server: str, page: Page) -> None:
     page.fill("input[name=password]", DEMO_PASSWORD)
     page.click("button[type=submit]")
     expect(page.locator("h1")).to_have_text("分群")
-    expect(page.locator("main")).to_contain_text("还没有分群")
+    # The demo's own segments arrive by background jobs after the server starts; ours is added next to them.
 
     page.click("#new-segment")
     expect(page).to_have_url(re.compile(r"/segments/new$"))

@@ -21,6 +21,7 @@ from shequn.audience.activity import (
 )
 from shequn.audience.activity import get_settings as get_audience_settings
 from shequn.audience.demo import all_live_customer_ids, ensure_demo_audience
+from shequn.audience.discovery import DISCOVERY_JOB, save_cluster
 from shequn.audience.errors import CustomerNotFound
 from shequn.audience.identities import (
     influence_score,
@@ -89,6 +90,7 @@ from shequn.core.security import normalize_phone, phone_hash
 
 __all__ = [
     "CUSTOMERS_CHANGED",
+    "DISCOVERY_JOB",
     "PURCHASE_KINDS",
     "SEGMENT_CHANGES_JOB",
     "SEGMENT_REFRESH_JOB",
@@ -122,6 +124,7 @@ __all__ = [
     "register_merge_hook",
     "replace_activity",
     "resolve_customers",
+    "save_cluster",
     "segment_profile",
     "update_segment",
 ]
