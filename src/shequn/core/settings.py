@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=50, ge=1)
     import_batch_size: int = Field(default=10_000, ge=1)
     # Full segment refreshes: "numpy" evaluates on a cached columnar snapshot, "sql" runs the compiled query.
-    segment_engine: Literal["numpy", "sql"] = "sql"
+    segment_engine: Literal["numpy", "sql"] = "numpy"
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
     default_timezone: str = "Asia/Shanghai"
     session_hours: int = 12
