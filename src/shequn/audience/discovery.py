@@ -80,6 +80,8 @@ def load_features(
     days = np.array(
         [(today - epoch_day(t)) if (t := bulk.parse_ts(r[1])) is not None else 3650 for r in rows], dtype=np.float64
     )
+    # An order stamped later today in the shop's timezone is "ahead" of UTC today: never negative days.
+    days = np.clip(days, 0, None)
     orders = np.array([int(r[2]) for r in rows], dtype=np.float64)
     spent = np.array([max(int(r[3]), 0) for r in rows], dtype=np.float64)
     influence = np.array([int(r[4]) for r in rows], dtype=np.float64)

@@ -611,11 +611,10 @@ class _Snapshot:
         act = self._activity_rows(facts)
         self.activity = _Grouped(act[0], {"cust": act[1], "day": act[2], "count": act[3], "amount": act[4]})
         # Change-log bookkeeping (see _sync).
-        self.epoch = 0
+        self.lineage: tuple[int, Any] = (0, None)  # see _lineage
         self.low_water = 0
         self.seen: dict[int, float] = {}  # change-log ids above low_water applied → when first seen
         self.top = 0  # the largest change-log id applied
-        self.anchor: Any = None  # see _anchor
         self.dirty: set[int] = set()
         self.synced_at = time.monotonic()
         self.merging = False
@@ -857,9 +856,16 @@ class _Evaluator:
 # --- keeping snapshots current ----------------------------------------------------------------------
 
 
-def _epoch(bulk: Bulk, workspace_id: int) -> int:
-    rows = bulk.execute("SELECT epoch FROM audience_settings WHERE workspace_id = ?", [workspace_id])
-    return int(rows[0][0]) if rows else 0
+def _lineage(bulk: Bulk, workspace_id: int) -> tuple[int, Any]:
+    """(epoch, when the workspace was created), in one round trip: a moved epoch means a whole-workspace
+    change; a new creation time means the database was emptied or restored under this process (ids,
+    epoch and change log start again). Either way the snapshot rebuilds."""
+    row = bulk.execute(
+        "SELECT (SELECT epoch FROM audience_settings WHERE workspace_id = ?), "
+        "(SELECT created_at FROM workspaces WHERE id = ?)",
+        [workspace_id, workspace_id],
+    )[0]
+    return int(row[0] or 0), row[1]
 
 
 def _log(bulk: Bulk, workspace_id: int, after: int, upto: int | None = None, limit: int = 0) -> list[tuple[int, int]]:
@@ -911,9 +917,7 @@ def _sync(snap: _Snapshot, bulk: Bulk, workspace_id: int, engine: Engine | None)
     Ids come from a sequence but commit in any order, so rows between the low-water mark and the newest
     id applied are looked at again while some id there is unaccounted for (`seen` holds the applied).
     """
-    if time.monotonic() - snap.synced_at > STALE_AFTER or _epoch(bulk, workspace_id) != snap.epoch:
-        return None
-    if _anchor(bulk, workspace_id) != snap.anchor:
+    if time.monotonic() - snap.synced_at > STALE_AFTER or _lineage(bulk, workspace_id) != snap.lineage:
         return None
     top = max(snap.top, snap.low_water)
     rows = _log(bulk, workspace_id, top, limit=REBUILD_BACKLOG + 1)
@@ -938,7 +942,7 @@ def _sync(snap: _Snapshot, bulk: Bulk, workspace_id: int, engine: Engine | None)
 
 def _build(bulk: Bulk, workspace_id: int, engine: Engine | None) -> tuple[_Snapshot, set[int]]:
     """A snapshot from scratch; the change log is read first, so later changes are found by _sync."""
-    epoch = _epoch(bulk, workspace_id)
+    lineage = _lineage(bulk, workspace_id)
     rows = bulk.execute(
         "SELECT MAX(id) FROM customer_changes WHERE workspace_id = ? AND created_at < ?",
         [workspace_id, bulk.ts(utcnow() - timedelta(seconds=LAG))],
@@ -946,22 +950,14 @@ def _build(bulk: Bulk, workspace_id: int, engine: Engine | None) -> tuple[_Snaps
     low_water = int(rows[0][0] or 0)
     recent = _log(bulk, workspace_id, low_water)
     snap = _Snapshot(_read_people(bulk, workspace_id, None), _read_facts(bulk, workspace_id, None, engine))
-    snap.epoch = epoch
+    snap.lineage = lineage
     snap.low_water = low_water
-    snap.anchor = _anchor(bulk, workspace_id)
     _note(snap, recent)
     touched = {c for _, c in recent}
     if engine is not None and touched:
         # Activity came over other connections, blind to this session's own uncommitted writes.
         _reload(snap, bulk, workspace_id, touched)
     return snap, touched
-
-
-def _anchor(bulk: Bulk, workspace_id: int) -> Any:
-    """When the workspace was created: a database emptied or restored under a running process (ids,
-    epoch and change log start again) changes it, and the snapshot rebuilds."""
-    rows = bulk.execute("SELECT created_at FROM workspaces WHERE id = ?", [workspace_id])
-    return rows[0][0] if rows else None
 
 
 def _has_writes(bulk: Bulk) -> bool:
@@ -1103,7 +1099,7 @@ def snapshot_info(session: Session, *, workspace_id: int) -> SnapshotInfo | None
             customers=int(snap.alive.sum()),
             activity_rows=len(snap.activity),
             tag_rows=len(snap.tags),
-            epoch=snap.epoch,
+            epoch=snap.lineage[0],
             low_water=snap.low_water,
         )
 

@@ -143,7 +143,6 @@ def run_demo_load(ctx: JobContext) -> dict[str, Any]:
     _after_bulk(ctx, stats)
     # Other domains add their demo layer (tracked events, tags, segments) once the orders are in.
     signals.send_on_commit(ctx.session, service.DEMO_LOADED, ws, seed=spec.seed)
-    ctx.session.commit()
     return stats.as_dict()
 
 
