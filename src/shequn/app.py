@@ -22,13 +22,23 @@ from shequn.audience.api_tags import customer_tags_router, settings_router
 from shequn.audience.api_tags import router as tags_router
 from shequn.commerce import tasks as commerce_tasks
 from shequn.commerce.api import router as commerce_router
+from shequn.community import tasks as community_tasks
+from shequn.community.api import router as community_router
+from shequn.community.fission import tasks as fission_tasks
+from shequn.community.fission.api import router as fission_router
+from shequn.community.gatherings import tasks as gatherings_tasks
+from shequn.community.gatherings.api import router as gatherings_router
+from shequn.community.ugc import tasks as ugc_tasks
+from shequn.community.ugc.api import router as ugc_router
 from shequn.console.routes import router as console_router
 from shequn.core import jobs
 from shequn.core.settings import get_settings
 from shequn.core.web import BodyLimitMiddleware, IdempotencyMiddleware, install_error_handlers
 from shequn.identity.api import router as identity_router
+from shequn.member.routes import router as member_router
 
 STATIC_DIR = Path(__file__).parent / "console" / "static"
+MEMBER_STATIC_DIR = Path(__file__).parent / "member" / "static"
 SWAGGER_BUNDLE = STATIC_DIR / "vendor" / "swagger-ui" / "swagger-ui-bundle.js.gz"
 
 
@@ -37,6 +47,8 @@ def register_jobs() -> None:
     audience_tasks.register()
     commerce_tasks.register()
     analytics_tasks.register()
+    for tasks in (community_tasks, fission_tasks, ugc_tasks, gatherings_tasks):
+        tasks.register()
 
 
 @asynccontextmanager
@@ -70,7 +82,10 @@ def create_app() -> FastAPI:
         app.include_router(router)
     for router in (tags_router, customer_tags_router, settings_router, events_router):
         app.include_router(router)
+    for router in (community_router, fission_router, ugc_router, gatherings_router, member_router):
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/mstatic", StaticFiles(directory=MEMBER_STATIC_DIR), name="member_static")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

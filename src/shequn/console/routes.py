@@ -2,8 +2,23 @@
 
 from fastapi import APIRouter
 
-from shequn.console.pages import auth, commerce, customers, discovery, imports, overview, segments, settings, tags
+from shequn.console.pages import (
+    auth,
+    commerce,
+    communities,
+    customers,
+    discovery,
+    fission,
+    gatherings,
+    imports,
+    overview,
+    segments,
+    settings,
+    tags,
+    ugc,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, overview, customers, discovery, segments, commerce, imports, settings, tags):
+_MODULES = (auth, overview, customers, discovery, segments, communities, fission, ugc, gatherings, commerce, imports)
+for _module in (*_MODULES, settings, tags):
     router.include_router(_module.router)

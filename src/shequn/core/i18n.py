@@ -12,10 +12,26 @@ DEFAULT_LOCALE = "zh-CN"
 _DIR = Path(__file__).parent / "locales"
 
 
+_PACKAGE = _DIR.parent.parent
+
+
+def _catalog_files(locale: str) -> list[Path]:
+    """Core's catalog first, then every package's `locales/{locale}.json` and `locales/*.{locale}.json`.
+
+    Files, not imports: core may not import the domains, yet each domain keeps its own messages.
+    """
+    found = {*_PACKAGE.glob(f"**/locales/{locale}.json"), *_PACKAGE.glob(f"**/locales/*.{locale}.json")}
+    core = _DIR / f"{locale}.json"
+    return [core, *sorted(found - {core})]
+
+
 @lru_cache(maxsize=4)
 def catalog(locale: str) -> dict[str, str]:
-    """The flat key → message catalog of a locale."""
-    return dict(json.loads((_DIR / f"{locale}.json").read_text(encoding="utf-8")))
+    """The flat key → message catalog of a locale (all packages' catalogs merged; core wins)."""
+    merged: dict[str, str] = {}
+    for path in reversed(_catalog_files(locale)):
+        merged.update(json.loads(path.read_text(encoding="utf-8")))
+    return merged
 
 
 def normalize_locale(value: str | None) -> str:

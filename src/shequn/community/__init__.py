@@ -1,0 +1,1 @@
+"""Communities, members, rules/policies, invitations & referral fission, UGC/reviews/Q&A/topics, gatherings."""

@@ -1,0 +1,1 @@
+"""Gatherings (online and offline): registration, capacity, waitlist, reminders, check-in, feedback."""

@@ -1,0 +1,1 @@
+"""UGC: posts, topics and hashtags, product reviews, questions and answers, reactions, moderation."""

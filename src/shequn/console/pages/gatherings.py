@@ -1,0 +1,7 @@
+"""Console: gatherings, registrations, check-in desk, attendance and feedback."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

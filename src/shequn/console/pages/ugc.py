@@ -1,0 +1,7 @@
+"""Console: UGC moderation, topics, reviews, questions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

@@ -1,0 +1,1 @@
+"""Member H5 pages, one module per area."""

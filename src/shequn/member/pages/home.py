@@ -1,0 +1,7 @@
+"""Member H5: sign-in by link, my communities."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
