@@ -36,6 +36,7 @@ from shequn.core.settings import get_settings
 from shequn.core.web import BodyLimitMiddleware, IdempotencyMiddleware, install_error_handlers
 from shequn.identity.api import router as identity_router
 from shequn.member.routes import router as member_router
+from shequn.member.web import DeviceCookieMiddleware
 
 STATIC_DIR = Path(__file__).parent / "console" / "static"
 MEMBER_STATIC_DIR = Path(__file__).parent / "member" / "static"
@@ -78,6 +79,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(DeviceCookieMiddleware)
     for router in (identity_router, audience_router, rfm_router, segments_router, commerce_router, console_router):
         app.include_router(router)
     for router in (tags_router, customer_tags_router, settings_router, events_router):

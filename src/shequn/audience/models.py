@@ -254,3 +254,22 @@ class SegmentSize(Base):
     segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     size: Mapped[int] = mapped_column(Integer)
+
+
+class MemberSession(Base):
+    """A member's signed-in H5 session: only the token's hash is stored, like operators' sessions."""
+
+    __tablename__ = "member_sessions"
+    __table_args__ = (Index("ix_member_sessions_customer", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The sign-in link's nonce: unique, so a link signs in once (a forwarded link is dead after first use).
+    ticket_nonce: Mapped[str | None] = mapped_column(String(32), unique=True)
+    device_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

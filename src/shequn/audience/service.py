@@ -40,6 +40,18 @@ from shequn.audience.lifecycle import (
     settings_values,
     update_audience_settings,
 )
+from shequn.audience.members import (
+    MEMBER_SESSION_DAYS,
+    MemberIdentity,
+    MemberTicketInvalid,
+    customer_device_ids,
+    customer_phone_hash,
+    end_member_session,
+    get_member_session,
+    issue_member_ticket,
+    redeem_member_ticket,
+    sign_in_newcomer,
+)
 from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
 from shequn.audience.profiles import SegmentProfile, segment_profile
 from shequn.audience.rule_py import epoch_day
@@ -127,6 +139,19 @@ __all__ = [
     "save_cluster",
     "segment_profile",
     "update_segment",
+]
+# Members signed in on the H5 pages (audience.members).
+__all__ += [
+    "MEMBER_SESSION_DAYS",
+    "MemberIdentity",
+    "MemberTicketInvalid",
+    "customer_device_ids",
+    "customer_phone_hash",
+    "end_member_session",
+    "get_member_session",
+    "issue_member_ticket",
+    "redeem_member_ticket",
+    "sign_in_newcomer",
 ]
 # Tags, interests, lifecycle and audience settings (audience.tags, .interests, .lifecycle).
 __all__ += [

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     host: str = "127.0.0.1"
     port: int = 8000
+    # Where members reach this server (links in messages, QR codes); empty: the request's own address.
+    public_url: str = ""
     # "embedded" runs the job worker inside the server process; "external" expects `shequn worker`.
     jobs_mode: Literal["embedded", "external", "immediate"] = "embedded"
     job_workers: int = 2
