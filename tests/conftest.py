@@ -24,8 +24,37 @@ from shequn.core import db as core_db  # noqa: E402
 from shequn.core import jobs  # noqa: E402
 from shequn.core.settings import get_settings  # noqa: E402
 
-PG_URL = os.environ.get("SHEQUN_TEST_DATABASE_URL", "")
-REDIS_URL = os.environ.get("SHEQUN_TEST_REDIS_URL", "")
+# Under pytest-xdist every worker gets its own PostgreSQL database and Redis db: tests truncate and flush.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _worker_pg_url(url: str) -> str:
+    """The worker's own database next to the configured one (created on first use)."""
+    if not url or not WORKER:
+        return url
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{WORKER}"
+    plain = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _worker_redis_url(url: str) -> str:
+    """The worker's own Redis db: gw0 keeps the configured one, gwN takes N below it."""
+    if not url or not WORKER:
+        return url
+    head, _, db = url.rpartition("/")
+    index = int(WORKER.removeprefix("gw") or 0)
+    return f"{head}/{max(0, int(db or 0) - index)}"
+
+
+PG_URL = _worker_pg_url(os.environ.get("SHEQUN_TEST_DATABASE_URL", ""))
+REDIS_URL = _worker_redis_url(os.environ.get("SHEQUN_TEST_REDIS_URL", ""))
 REQUIRE_SERVICES = os.environ.get("SHEQUN_REQUIRE_SERVICES") == "1"
 
 
