@@ -1,0 +1,352 @@
+"""Community services: communities, members and history, activity; the facade other domains call.
+
+Membership rules live in community.membership, the posting gate and enforcements in
+community.enforcement, policy variants in community.policies, sync in community.sync; this module
+re-exports what other packages use, so they import only `community.service`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from shequn.audience import service as audience_service
+from shequn.audience.errors import CustomerNotFound
+from shequn.community.enforcement import (
+    Verdict,
+    appeal_enforcement,
+    check_can_post,
+    decide_appeal,
+    evaluate_post,
+    get_enforcement,
+    list_enforcements,
+    operator_action,
+    undo_enforcement,
+)
+from shequn.community.errors import (
+    CommunityFull,
+    CommunityNameTaken,
+    CommunityNotFound,
+    InviteRequired,
+    MemberMuted,
+    MemberRemoved,
+    NotAMember,
+    PolicyViolation,
+)
+from shequn.community.membership import (
+    MEMBER_JOINED,
+    MEMBER_LEFT,
+    MODES,
+    NATURES,
+    PLATFORMS,
+    ROLES,
+    SEATED,
+    SOURCES,
+    STATUSES,
+    VISIBILITIES,
+    approve_member,
+    can_read,
+    can_read_featured,
+    change_role,
+    get_community,
+    get_member,
+    get_membership,
+    join_community,
+    join_requires,
+    leave_community,
+    list_communities_of,
+    mute_member,
+    reject_member,
+    restore_member,
+    unmute_member,
+)
+from shequn.community.models import (
+    Community,
+    CommunityActivityDaily,
+    CommunityMember,
+    CommunityMemberChange,
+    CommunityPolicy,
+)
+from shequn.community.policies import POLICIES, Finding, Policy, PostContext, effective_policies, register_policy
+from shequn.core.clock import utcnow
+from shequn.core.errors import ValidationFailed
+
+__all__ = [
+    "MEMBER_JOINED",
+    "MEMBER_LEFT",
+    "MODES",
+    "NATURES",
+    "PLATFORMS",
+    "POLICIES",
+    "ROLES",
+    "SEATED",
+    "SOURCES",
+    "STATUSES",
+    "VISIBILITIES",
+    "Community",
+    "CommunityFull",
+    "CommunityMember",
+    "CommunityNotFound",
+    "Finding",
+    "InviteRequired",
+    "MemberMuted",
+    "MemberRemoved",
+    "NotAMember",
+    "Policy",
+    "PolicyViolation",
+    "PostContext",
+    "Verdict",
+    "appeal_enforcement",
+    "approve_member",
+    "can_read",
+    "can_read_featured",
+    "change_role",
+    "check_can_post",
+    "decide_appeal",
+    "effective_policies",
+    "evaluate_post",
+    "get_community",
+    "get_enforcement",
+    "get_member",
+    "get_membership",
+    "join_community",
+    "join_requires",
+    "leave_community",
+    "list_communities_of",
+    "list_enforcements",
+    "mute_member",
+    "operator_action",
+    "register_policy",
+    "reject_member",
+    "restore_member",
+    "undo_enforcement",
+    "unmute_member",
+]
+
+EDITABLE = (
+    "name",
+    "platform",
+    "visibility",
+    "nature",
+    "mode",
+    "partner_name",
+    "theme",
+    "description",
+    "rules_text",
+    "capacity",
+    "owner_operator_id",
+    "external_id",
+    "status",
+)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "platform": PLATFORMS,
+    "visibility": VISIBILITIES,
+    "nature": NATURES,
+    "mode": MODES,
+    "status": ("active", "archived"),
+}
+
+
+def _check_fields(values: dict[str, Any]) -> None:
+    errors = []
+    for key, allowed in CHOICES.items():
+        if key in values and values[key] not in allowed:
+            errors.append({"field": key, "message": "one of " + ", ".join(allowed)})
+    if "name" in values and not str(values["name"] or "").strip():
+        errors.append({"field": "name", "message": "required"})
+    cap = values.get("capacity")
+    if cap is not None and (not isinstance(cap, int) or cap < 1):
+        errors.append({"field": "capacity", "message": "a positive number or empty"})
+    if values.get("mode") == "partner" and not str(values.get("partner_name") or "").strip():
+        errors.append({"field": "partner_name", "message": "name the partner brand of a co-operated community"})
+    if errors:
+        raise ValidationFailed(details=errors)
+
+
+def _check_name(session: Session, workspace_id: int, name: str, exclude_id: int | None = None) -> None:
+    q = select(Community.id).where(Community.workspace_id == workspace_id, Community.name == name)
+    if exclude_id is not None:
+        q = q.where(Community.id != exclude_id)
+    if session.scalar(q) is not None:
+        raise CommunityNameTaken(details=[{"field": "name", "message": "a community has this name"}])
+
+
+def create_community(session: Session, *, workspace_id: int, **values: Any) -> Community:
+    """Create a community (name and platform required; the rest defaults: public, consumer, self-run)."""
+    values = {k: v for k, v in values.items() if k in EDITABLE}
+    values.setdefault("platform", "wechat_group")
+    values["name"] = str(values.get("name") or "").strip()[:100]
+    _check_fields(values)
+    _check_name(session, workspace_id, values["name"])
+    community = Community(workspace_id=workspace_id, members_count=0, **values)
+    session.add(community)
+    session.flush()
+    return community
+
+
+def update_community(session: Session, *, workspace_id: int, community_id: int, **values: Any) -> Community:
+    """Change settings (only the fields given); capacity may not drop below the seated members."""
+    community = get_community(session, workspace_id=workspace_id, community_id=community_id)
+    values = {k: v for k, v in values.items() if k in EDITABLE}
+    if "name" in values:
+        values["name"] = str(values["name"] or "").strip()[:100]
+    merged = {**{k: getattr(community, k) for k in EDITABLE}, **values}
+    _check_fields(merged)
+    if "name" in values:
+        _check_name(session, workspace_id, values["name"], exclude_id=community.id)
+    cap = merged["capacity"]
+    if cap is not None and cap < community.members_count:
+        raise ValidationFailed(details=[{"field": "capacity", "message": "below the current number of members"}])
+    for key, value in values.items():
+        setattr(community, key, value)
+    community.updated_at = utcnow()
+    session.flush()
+    return community
+
+
+def list_communities(
+    session: Session, *, workspace_id: int, q: str = "", platform: str | None = None, status: str | None = None
+) -> list[Community]:
+    """The workspace's communities, newest first, filtered by name/theme text, platform and status."""
+    query = select(Community).where(Community.workspace_id == workspace_id)
+    if q:
+        like = f"%{q}%"
+        query = query.where(or_(Community.name.ilike(like), Community.theme.ilike(like)))
+    if platform:
+        query = query.where(Community.platform == platform)
+    if status:
+        query = query.where(Community.status == status)
+    return list(session.scalars(query.order_by(Community.id.desc())))
+
+
+@dataclass
+class MemberRow:
+    """A member with the customer's display fields (name, masked phone)."""
+
+    member: CommunityMember
+    name: str
+    phone_masked: str
+
+
+def list_members(
+    session: Session,
+    *,
+    workspace_id: int,
+    community_id: int,
+    status: str | None = None,
+    role: str | None = None,
+    q: str = "",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[MemberRow]]:
+    """Members of a community (total and one page), filtered by status, role and nickname/name text."""
+    get_community(session, workspace_id=workspace_id, community_id=community_id)
+    query = select(CommunityMember).where(
+        CommunityMember.workspace_id == workspace_id, CommunityMember.community_id == community_id
+    )
+    if status:
+        query = query.where(CommunityMember.status == status)
+    if role:
+        query = query.where(CommunityMember.role == role)
+    if q:
+        found, _ = audience_service.list_customers(
+            session, workspace_id=workspace_id, flt=audience_service.CustomerFilter(q=q), limit=500
+        )
+        ids = [c.id for c in found]
+        like = f"%{q}%"
+        query = query.where(or_(CommunityMember.nickname.ilike(like), CommunityMember.customer_id.in_(ids)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    members = list(session.scalars(query.order_by(CommunityMember.id.desc()).limit(limit).offset(offset)))
+    return int(total), [MemberRow(m, *_display(session, workspace_id, m.customer_id)) for m in members]
+
+
+def _display(session: Session, workspace_id: int, customer_id: int) -> tuple[str, str]:
+    """(name, masked phone) of a customer, empty when the customer is gone."""
+    try:
+        c = audience_service.get_customer(session, workspace_id=workspace_id, customer_id=customer_id)
+    except CustomerNotFound:
+        return "", ""
+    return c.name, c.phone_masked
+
+
+def list_member_history(
+    session: Session,
+    *,
+    workspace_id: int,
+    community_id: int,
+    member_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[CommunityMemberChange]:
+    """Membership changes of a community (or one member), newest first."""
+    get_community(session, workspace_id=workspace_id, community_id=community_id)
+    q = select(CommunityMemberChange).where(
+        CommunityMemberChange.workspace_id == workspace_id, CommunityMemberChange.community_id == community_id
+    )
+    if member_id is not None:
+        q = q.where(CommunityMemberChange.member_id == member_id)
+    q = q.order_by(CommunityMemberChange.created_at.desc(), CommunityMemberChange.id.desc())
+    return list(session.scalars(q.limit(limit).offset(offset)))
+
+
+def update_policy(
+    session: Session, *, workspace_id: int, community_id: int, kind: str, enabled: bool, config: dict[str, Any]
+) -> CommunityPolicy:
+    """Switch a policy on/off and set its config (validated by the policy; missing keys take defaults)."""
+    community = get_community(session, workspace_id=workspace_id, community_id=community_id)
+    policy = POLICIES.get(kind)
+    if policy is None:
+        raise ValidationFailed(details=[{"field": "kind", "message": "one of " + ", ".join(POLICIES)}])
+    clean = policy.check_config(config)
+    row = session.scalar(
+        select(CommunityPolicy).where(CommunityPolicy.community_id == community.id, CommunityPolicy.kind == kind)
+    )
+    if row is None:
+        row = CommunityPolicy(workspace_id=workspace_id, community_id=community.id, kind=kind)
+        session.add(row)
+    row.enabled = enabled
+    row.config = clean
+    row.updated_at = utcnow()
+    session.flush()
+    return row
+
+
+def record_activity(
+    session: Session, *, workspace_id: int, community_id: int, customer_id: int, kind: str, at: datetime | None = None
+) -> None:
+    """Mark the member active and count the activity (community health + audience event community.<kind>)."""
+    if not kind or len(kind) > 16:
+        raise ValidationFailed(details=[{"field": "kind", "message": "1 to 16 characters"}])
+    now = at or utcnow()
+    day = audience_service.epoch_day(now)
+    member = get_membership(session, workspace_id=workspace_id, community_id=community_id, customer_id=customer_id)
+    if member is None:
+        get_community(session, workspace_id=workspace_id, community_id=community_id)  # 404 for a foreign id
+    elif member.last_active_at is None or member.last_active_at < now:
+        member.last_active_at = now
+    _bump_daily(session, workspace_id, community_id, customer_id, kind, day)
+    audience_service.add_activity(
+        session,
+        workspace_id=workspace_id,
+        rows=[audience_service.ActivityRow(customer_id, "event", f"community.{kind}", day, 1, 0)],
+    )
+    session.flush()
+
+
+def _bump_daily(session: Session, workspace_id: int, community_id: int, customer_id: int, kind: str, day: int) -> None:
+    """Upsert +1 on the member's day counter (ON CONFLICT keeps concurrent posts from losing counts)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(CommunityActivityDaily).values(
+        workspace_id=workspace_id, community_id=community_id, customer_id=customer_id, kind=kind, day=day, count=1
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["community_id", "customer_id", "kind", "day"],
+        set_={"count": CommunityActivityDaily.count + 1},
+    )
+    session.execute(stmt)
