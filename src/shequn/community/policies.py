@@ -87,8 +87,9 @@ def _merge(defaults: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 
 
 URL_RE = re.compile(r"(https?://|www\.|t\.cn/|\b[a-z0-9-]{2,}\.(?:com|cn|net|top|xyz|vip|cc|shop)\b)", re.I)
+# A WeChat id after its usual lead-ins (微信/vx/wx …, or 加v / +v); a bare "v" alone would match ordinary words.
 WECHAT_RE = re.compile(
-    r"(?:加?(?:微信|薇信|威信|V信|vx|wx|weixin|v)|➕\s*v|\+\s*v)[\s:：号]*([a-zA-Z][-_a-zA-Z0-9]{5,19})", re.I
+    r"(?:(?<![a-z])(?:微信|薇信|威信|v信|vx|wx|weixin)|加\s*v|[+➕]\s*v)号?[\s:：]*([a-z][-_a-z0-9]{5,19})", re.I
 )
 PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)")
 QR_RE = re.compile(r"(二维码|扫码|扫一扫|qr\s?code)", re.I)

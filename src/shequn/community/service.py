@@ -28,9 +28,11 @@ from shequn.community.enforcement import (
     undo_enforcement,
 )
 from shequn.community.errors import (
+    AppealNotAllowed,
     CommunityFull,
     CommunityNameTaken,
     CommunityNotFound,
+    EnforcementNotFound,
     InviteRequired,
     MemberMuted,
     MemberRemoved,
@@ -87,10 +89,12 @@ __all__ = [
     "SOURCES",
     "STATUSES",
     "VISIBILITIES",
+    "AppealNotAllowed",
     "Community",
     "CommunityFull",
     "CommunityMember",
     "CommunityNotFound",
+    "EnforcementNotFound",
     "Finding",
     "InviteRequired",
     "MemberMuted",
@@ -99,6 +103,7 @@ __all__ = [
     "Policy",
     "PolicyViolation",
     "PostContext",
+    "ValidationFailed",
     "Verdict",
     "appeal_enforcement",
     "approve_member",
@@ -350,3 +355,68 @@ def _bump_daily(session: Session, workspace_id: int, community_id: int, customer
         set_={"count": CommunityActivityDaily.count + 1},
     )
     session.execute(stmt)
+
+
+def member_row(session: Session, member: CommunityMember) -> MemberRow:
+    """The member with the customer's display fields."""
+    return MemberRow(member, *_display(session, member.workspace_id, member.customer_id))
+
+
+def add_member(
+    session: Session,
+    *,
+    workspace_id: int,
+    community_id: int,
+    customer_id: int,
+    nickname: str = "",
+    role: str = "member",
+    actor_operator_id: int | None = None,
+) -> CommunityMember:
+    """An operator adds a customer of the workspace (active at once; capacity and removals still apply)."""
+    customer = audience_service.get_customer(session, workspace_id=workspace_id, customer_id=customer_id)
+    member = join_community(
+        session,
+        workspace_id=workspace_id,
+        community_id=community_id,
+        customer_id=customer.id,
+        source="manual",
+        approved=True,
+        nickname=nickname,
+        actor_operator_id=actor_operator_id,
+    )
+    if role != member.role:
+        change_role(session, member=member, role=role, actor_operator_id=actor_operator_id)
+    return member
+
+
+def member_action(
+    session: Session,
+    *,
+    workspace_id: int,
+    community_id: int,
+    member_id: int,
+    action: str,
+    actor_operator_id: int | None = None,
+    minutes: int = 60,
+    reason: str = "",
+    role: str = "member",
+) -> CommunityMember:
+    """An operator's action on a member: approve, reject, mute, unmute, remove, restore or role."""
+    ids = {"workspace_id": workspace_id, "community_id": community_id, "member_id": member_id}
+    if action == "approve":
+        return approve_member(session, **ids, actor_operator_id=actor_operator_id)
+    if action == "reject":
+        return reject_member(session, **ids, actor_operator_id=actor_operator_id)
+    if action in ("mute", "remove"):
+        operator_action(
+            session, **ids, action=action, minutes=minutes, reason=reason, actor_operator_id=actor_operator_id
+        )
+        return get_member(session, **ids)
+    member = get_member(session, **ids)
+    if action == "unmute":
+        return unmute_member(session, member=member, actor_operator_id=actor_operator_id)
+    if action == "restore":
+        return restore_member(session, member=member, actor_operator_id=actor_operator_id)
+    if action == "role":
+        return change_role(session, member=member, role=role, actor_operator_id=actor_operator_id)
+    raise ValidationFailed(details=[{"field": "action", "message": "unknown action"}])
