@@ -222,8 +222,29 @@ def _bad_text(value: str) -> bool:
     return False
 
 
+def _all_text(order: OrderIn) -> str:
+    parts = [order.source, order.shop_id, order.source_order_id, order.currency]
+    for li in order.line_items:
+        parts += (li.sku, li.title, li.category)
+    parts += [c for c, _ in order.discount_codes]
+    for k, v in order.attribution.items():
+        parts += (k, v)
+    c = order.customer
+    if c is not None:
+        parts += (c.name, c.city, c.province, c.phone or "", c.email or "")
+        parts += [f"{i.source}{i.kind}{i.value}" for i in c.identities]
+    return "".join(parts)
+
+
 def check_text(order: OrderIn) -> None:
     """Refuse an order whose text fields hold NUL or broken Unicode (no database can store them)."""
+    try:
+        text = _all_text(order)
+    except TypeError:  # a non-string where text belongs: the field-by-field pass below names it
+        text = "\x00"
+    # One pass over all text of the order; only a bad order pays for the field-by-field search.
+    if "\x00" not in text and (text.isascii() or not _bad_text(text)):
+        return
     fields: list[tuple[str, str]] = [
         ("source", order.source),
         ("shop_id", order.shop_id),

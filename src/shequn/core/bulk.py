@@ -36,7 +36,8 @@ class Bulk:
             return value
         if value.tzinfo is not UTC:
             value = value.astimezone(UTC)
-        return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" cut before the offset: one call instead of replace + isoformat.
+        return value.isoformat(" ", "microseconds")[:26]
 
     @staticmethod
     def js(value: Any) -> str:
