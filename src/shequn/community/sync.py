@@ -103,12 +103,13 @@ class SyncReport:
 def _mark_event(session: Session, workspace_id: int, community_id: int, event: SyncEvent) -> bool:
     """Record the event id; False when it was applied before (the webhook's retry)."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    result = session.execute(
+    new_id = session.scalar(
         insert(CommunitySyncEvent)
         .values(workspace_id=workspace_id, community_id=community_id, event_id=event.event_id, kind=event.kind)
         .on_conflict_do_nothing(index_elements=["community_id", "event_id"])
+        .returning(CommunitySyncEvent.id)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return new_id is not None
 
 
 def _join(
