@@ -8,7 +8,6 @@ re-exports what other packages use, so they import only `community.service`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
 from shequn.audience.errors import CustomerNotFound
+from shequn.community.activity import ActivityIn, record_activities, record_activity
 from shequn.community.enforcement import (
     Verdict,
     appeal_enforcement,
@@ -68,7 +68,6 @@ from shequn.community.membership import (
 )
 from shequn.community.models import (
     Community,
-    CommunityActivityDaily,
     CommunityMember,
     CommunityMemberChange,
     CommunityPolicy,
@@ -89,6 +88,7 @@ __all__ = [
     "SOURCES",
     "STATUSES",
     "VISIBILITIES",
+    "ActivityIn",
     "AppealNotAllowed",
     "Community",
     "CommunityFull",
@@ -125,6 +125,8 @@ __all__ = [
     "list_enforcements",
     "mute_member",
     "operator_action",
+    "record_activities",
+    "record_activity",
     "register_policy",
     "reject_member",
     "restore_member",
@@ -318,43 +320,6 @@ def update_policy(
     row.updated_at = utcnow()
     session.flush()
     return row
-
-
-def record_activity(
-    session: Session, *, workspace_id: int, community_id: int, customer_id: int, kind: str, at: datetime | None = None
-) -> None:
-    """Mark the member active and count the activity (community health + audience event community.<kind>)."""
-    if not kind or len(kind) > 16:
-        raise ValidationFailed(details=[{"field": "kind", "message": "1 to 16 characters"}])
-    now = at or utcnow()
-    day = audience_service.epoch_day(now)
-    member = get_membership(session, workspace_id=workspace_id, community_id=community_id, customer_id=customer_id)
-    if member is None:
-        get_community(session, workspace_id=workspace_id, community_id=community_id)  # 404 for a foreign id
-    elif member.last_active_at is None or member.last_active_at < now:
-        member.last_active_at = now
-    _bump_daily(session, workspace_id, community_id, customer_id, kind, day)
-    audience_service.add_activity(
-        session,
-        workspace_id=workspace_id,
-        rows=[audience_service.ActivityRow(customer_id, "event", f"community.{kind}", day, 1, 0)],
-    )
-    session.flush()
-
-
-def _bump_daily(session: Session, workspace_id: int, community_id: int, customer_id: int, kind: str, day: int) -> None:
-    """Upsert +1 on the member's day counter (ON CONFLICT keeps concurrent posts from losing counts)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(CommunityActivityDaily).values(
-        workspace_id=workspace_id, community_id=community_id, customer_id=customer_id, kind=kind, day=day, count=1
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["community_id", "customer_id", "kind", "day"],
-        set_={"count": CommunityActivityDaily.count + 1},
-    )
-    session.execute(stmt)
 
 
 def member_row(session: Session, member: CommunityMember) -> MemberRow:
