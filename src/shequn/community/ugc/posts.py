@@ -95,7 +95,7 @@ def create_post(
     )
     session.add(post)
     session.flush()
-    _link_topics(session, post)
+    link_topics(session, post)
     if customer_id is not None:
         common.record(
             session,
@@ -179,7 +179,8 @@ def set_featured(session: Session, *, workspace_id: int, post_id: int, featured:
 # --- topics ---------------------------------------------------------------------------------------
 
 
-def _link_topics(session: Session, post: Post) -> None:
+def link_topics(session: Session, post: Post) -> None:
+    """Create the post's topics if new and link them (concurrent first uses of a topic insert it once)."""
     if not post.hashtags:
         return
     ins = _insert(session)
