@@ -97,6 +97,14 @@ def _by_token(session: Session, g: Gathering, token: str) -> GatheringRegistrati
     return reg
 
 
+def registration_by_token(session: Session, g: Gathering, token: str) -> GatheringRegistration | None:
+    """The registration a scanned ticket token names, or None if the token is not genuine."""
+    try:
+        return _by_token(session, g, token)
+    except CheckinCodeInvalid:
+        return None
+
+
 def check_window(g: Gathering, now: datetime) -> None:
     """Check-in opens checkin_opens_minutes before the start and closes at the end."""
     if g.status == "draft":

@@ -55,7 +55,18 @@ def record_checkin(session: Session, *, workspace_id: int, community_id: int | N
     if community_id is None:
         return
     from shequn.community import service as community_service
+    from shequn.core.errors import NotFound
 
-    community_service.record_activity(
-        session, workspace_id=workspace_id, community_id=community_id, customer_id=customer_id, kind="checkin"
-    )
+    try:
+        community_service.record_activity(
+            session, workspace_id=workspace_id, community_id=community_id, customer_id=customer_id, kind="checkin"
+        )
+    except NotFound:
+        return  # the community was deleted since: the check-in itself still counts
+
+
+def community_choices(session: Session, *, workspace_id: int) -> list[tuple[int, str]]:
+    """(id, name) of the workspace's communities, for the console's community picker."""
+    from shequn.community import service as community_service
+
+    return [(c.id, c.name) for c in community_service.list_communities(session, workspace_id=workspace_id)]

@@ -27,7 +27,7 @@ from shequn.community.gatherings.errors import (
     RegistrationNotFound,
     RegistrationNotOpen,
 )
-from shequn.community.gatherings.manage import get_gathering, get_gathering_for_update
+from shequn.community.gatherings.manage import get_gathering_for_update
 from shequn.community.gatherings.models import Gathering, GatheringRegistration
 from shequn.community.gatherings.sqlutil import changed
 from shequn.core.clock import utcnow
@@ -71,6 +71,26 @@ def find_registration(session: Session, *, gathering_id: int, customer_id: int) 
     )
 
 
+def find_recent_device_registration(
+    session: Session, *, gathering_id: int, device_id: str, since: datetime
+) -> GatheringRegistration | None:
+    """A live registration made from this device since a moment (a newcomer's retry after a lost reply)."""
+    if not device_id:
+        return None
+    return session.scalar(
+        select(GatheringRegistration)
+        .where(
+            GatheringRegistration.gathering_id == gathering_id,
+            GatheringRegistration.device_id == device_id,
+            GatheringRegistration.source == "h5",
+            GatheringRegistration.status != "cancelled",
+            GatheringRegistration.created_at >= since,
+        )
+        .order_by(GatheringRegistration.id.desc())
+        .limit(1)
+    )
+
+
 def get_registration(session: Session, *, workspace_id: int, registration_id: int) -> GatheringRegistration:
     """A registration of this workspace (RegistrationNotFound otherwise)."""
     reg = session.get(GatheringRegistration, registration_id)
@@ -79,7 +99,7 @@ def get_registration(session: Session, *, workspace_id: int, registration_id: in
     return reg
 
 
-def check_can_register(session: Session, g: Gathering, *, customer_id: int, now: datetime) -> None:
+def check_can_register(session: Session, g: Gathering, *, customer_id: int | None, now: datetime) -> None:
     """The gathering is published, the window open, and (members-only) the customer belongs."""
     if g.status != "published":
         raise GatheringNotOpen(status=g.status)
@@ -136,7 +156,7 @@ def register(
 ) -> RegisterResult:
     """Register a customer: a seat if one is free, else the waitlist (or GatheringFull without one)."""
     now = now or utcnow()
-    g = get_gathering(session, workspace_id=workspace_id, gathering_id=gathering_id)
+    g = get_gathering_for_update(session, workspace_id=workspace_id, gathering_id=gathering_id)
     existing = find_registration(session, gathering_id=g.id, customer_id=customer_id)
     if existing is not None and existing.status != "cancelled":
         return RegisterResult(existing, True)

@@ -72,6 +72,24 @@ def attendance(session: Session, *, workspace_id: int, gathering_id: int) -> Att
     )
 
 
+def recent_checkins(
+    session: Session, *, workspace_id: int, gathering_id: int, limit: int = 15
+) -> list[GatheringRegistration]:
+    """The latest arrivals, newest first (the desk's list)."""
+    return list(
+        session.scalars(
+            select(GatheringRegistration)
+            .where(
+                GatheringRegistration.workspace_id == workspace_id,
+                GatheringRegistration.gathering_id == gathering_id,
+                GatheringRegistration.checked_in_at.is_not(None),
+            )
+            .order_by(GatheringRegistration.checked_in_at.desc(), GatheringRegistration.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def give_feedback(
     session: Session,
     *,

@@ -274,3 +274,21 @@ class ReportOut(BaseModel):
     attendance: AttendanceOut
     feedback: FeedbackSummaryOut
     reminders: list[ReminderStatusOut]
+
+
+class MemberRegisterIn(BaseModel):
+    """A member registering on the H5 page; a newcomer also gives a name (and optionally a phone)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    workspace: str = Field(min_length=1, max_length=64)
+    name: str = Field(default="", max_length=64)
+    phone: str = Field(default="", max_length=20)
+
+
+class MemberRegisterOut(BaseModel):
+    """The member's registration after registering, and where the H5 page goes next."""
+
+    registration: RegistrationOut
+    already_registered: bool
+    next: str

@@ -7,13 +7,14 @@ from shequn.community.gatherings.checkin import (
     check_in,
     check_window,
     qr_svg,
+    registration_by_token,
     scan_url,
     self_check_in,
     ticket_token,
     venue_key,
     venue_url,
 )
-from shequn.community.gatherings.community_link import community_name
+from shequn.community.gatherings.community_link import community_choices, community_name
 from shequn.community.gatherings.demo import ensure_demo_gatherings
 from shequn.community.gatherings.manage import (
     cancel_gathering,
@@ -32,6 +33,7 @@ from shequn.community.gatherings.registration import (
     RegisterResult,
     cancel_registration,
     check_can_register,
+    find_recent_device_registration,
     find_registration,
     get_registration,
     list_registrations,
@@ -49,6 +51,7 @@ from shequn.community.gatherings.reports import (
     get_feedback_of,
     give_feedback,
     list_feedback,
+    recent_checkins,
     reminder_kinds_of,
     reminder_status,
 )
@@ -65,11 +68,13 @@ __all__ = [
     "check_in",
     "check_visible_to",
     "check_window",
+    "community_choices",
     "community_name",
     "create_gathering",
     "ensure_demo_gatherings",
     "export_rows",
     "feedback_summary",
+    "find_recent_device_registration",
     "find_registration",
     "finish_ended",
     "finish_gathering",
@@ -86,8 +91,10 @@ __all__ = [
     "promote_waitlist",
     "publish_gathering",
     "qr_svg",
+    "recent_checkins",
     "record_due_reminders",
     "register",
+    "registration_by_token",
     "reminder_kinds_of",
     "reminder_status",
     "scan_url",
