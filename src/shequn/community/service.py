@@ -39,6 +39,7 @@ from shequn.community.errors import (
     NotAMember,
     PolicyViolation,
 )
+from shequn.community.health import Health, community_health
 from shequn.community.membership import (
     MEMBER_JOINED,
     MEMBER_LEFT,
@@ -73,6 +74,7 @@ from shequn.community.models import (
     CommunityPolicy,
 )
 from shequn.community.policies import POLICIES, Finding, Policy, PostContext, effective_policies, register_policy
+from shequn.community.sync import SyncEvent, SyncPerson, SyncReport, apply_events, import_csv
 from shequn.core.clock import utcnow
 from shequn.core.errors import ValidationFailed
 
@@ -96,6 +98,7 @@ __all__ = [
     "CommunityNotFound",
     "EnforcementNotFound",
     "Finding",
+    "Health",
     "InviteRequired",
     "MemberMuted",
     "MemberRemoved",
@@ -103,14 +106,19 @@ __all__ = [
     "Policy",
     "PolicyViolation",
     "PostContext",
+    "SyncEvent",
+    "SyncPerson",
+    "SyncReport",
     "ValidationFailed",
     "Verdict",
     "appeal_enforcement",
+    "apply_events",
     "approve_member",
     "can_read",
     "can_read_featured",
     "change_role",
     "check_can_post",
+    "community_health",
     "decide_appeal",
     "effective_policies",
     "evaluate_post",
@@ -118,6 +126,7 @@ __all__ = [
     "get_enforcement",
     "get_member",
     "get_membership",
+    "import_csv",
     "join_community",
     "join_requires",
     "leave_community",
