@@ -530,6 +530,7 @@ def test_snapshot_catches_up_from_the_change_log_without_rebuilding(db: Session,
     db.commit()
     activity.add_activity(db, workspace_id=ws, rows=[ActivityRow(ids[1], "event", "share", TODAY, 2)])
     db.commit()
+    engine.catch_up(db, workspace_id=ws)
     assert engine.evaluate(db, workspace_id=ws, rule=SHARERS, as_of=AS_OF) == [ids[1]]
     db.execute(update(Customer).where(Customer.id == ids[2]).values(city="上海"))
     activity.mark_changed(db, workspace_id=ws, customer_ids=[ids[2]])
@@ -550,6 +551,7 @@ def test_snapshot_catches_up_from_the_change_log_without_rebuilding(db: Session,
     assert engine.evaluate(db, workspace_id=ws, rule=tagged, as_of=AS_OF) == []
     info = engine.snapshot_info(db, workspace_id=ws)
     assert info is not None and (info.builds, info.patches) == (1, 4)
+    assert (info.customers, info.activity_rows, info.tag_rows) == (5, 1, 0) and info.nbytes > 0
 
     # A whole-workspace change (RFM, lifecycle) rebuilds.
     db.execute(update(Customer).where(Customer.workspace_id == ws).values(rfm_group=None))

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from shequn.audience.models import AudienceSettings
 from shequn.core.bulk import Bulk
@@ -23,6 +24,10 @@ from shequn.core.signals import send_on_commit
 CUSTOMERS_CHANGED = "audience.customers_changed"
 PURCHASE_KINDS = ("order", "category", "product")
 CHANGE_LOG_INLINE = 50_000  # more changed customers than this in one transaction → a full refresh instead
+# What changed about the customers mark_changed logs (bits). Only this process's segment snapshot reads
+# them, for the transaction's own log rows (engine: a change without activity reloads no activity rows).
+ACTIVITY, ATTRIBUTES, TAGS = 1, 2, 4
+EVERYTHING = ACTIVITY | ATTRIBUTES | TAGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +125,11 @@ def move_activity(session: Session, *, workspace_id: int, pairs: Sequence[tuple[
     mark_changed(session, workspace_id=workspace_id, customer_ids={c for pair in pairs for c in pair})
 
 
-def mark_changed(session: Session, *, workspace_id: int, customer_ids: Collection[int]) -> None:
-    """Log customers whose features changed; segments re-evaluate them after commit."""
+def mark_changed(
+    session: Session, *, workspace_id: int, customer_ids: Collection[int], kinds: int = EVERYTHING
+) -> None:
+    """Log customers whose features changed (kinds: what changed, see ACTIVITY); segments re-evaluate
+    them after commit."""
     if not customer_ids:
         return
     if len(customer_ids) > CHANGE_LOG_INLINE:
@@ -130,12 +138,49 @@ def mark_changed(session: Session, *, workspace_id: int, customer_ids: Collectio
         return
     bulk = Bulk(session)
     now = bulk.ts(utcnow())
-    bulk.insert(
-        "customer_changes",
-        ("workspace_id", "customer_id", "created_at"),
-        [(workspace_id, c, now) for c in customer_ids],
-    )
+    if kinds & ACTIVITY:
+        bulk.insert(
+            "customer_changes",
+            ("workspace_id", "customer_id", "created_at"),
+            [(workspace_id, c, now) for c in customer_ids],
+        )
+    else:
+        logged = _log_returning_ids(bulk, workspace_id, sorted(customer_ids), now)
+        session.info.setdefault(_QUIET, {}).update(dict.fromkeys(logged, kinds))
     send_on_commit(session, CUSTOMERS_CHANGED, workspace_id, full=False)
+
+
+_QUIET = "shequn.audience.quiet_changes"
+
+
+def _log_returning_ids(bulk: Bulk, workspace_id: int, customer_ids: Sequence[int], now: Any) -> list[int]:
+    if bulk.pg:
+        rows = bulk.execute(
+            "INSERT INTO customer_changes (workspace_id, customer_id, created_at) "
+            "SELECT ?, unnest(?::bigint[]), ? RETURNING id",
+            [workspace_id, list(customer_ids), now],
+        )
+        return [int(r[0]) for r in rows]
+    out: list[int] = []
+    for i in range(0, len(customer_ids), 10_000):  # 3 parameters a row, SQLite binds at most 32,766
+        chunk = customer_ids[i : i + 10_000]
+        marks = ", ".join(["(?, ?, ?)"] * len(chunk))
+        params = [v for c in chunk for v in (workspace_id, c, now)]
+        sql = f"INSERT INTO customer_changes (workspace_id, customer_id, created_at) VALUES {marks} RETURNING id"
+        out += [int(r[0]) for r in bulk.execute(sql, params)]
+    return out
+
+
+def quiet_changes(session: Session) -> dict[int, int]:
+    """Change-log ids this transaction wrote for changes without activity, and their kinds (the segment
+    snapshot then reloads those customers' attributes and tags only)."""
+    return dict(session.info.get(_QUIET, {}))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_quiet_changes(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_QUIET, None)
 
 
 def bump_epoch(session: Session, *, workspace_id: int, features: bool = False) -> None:

@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import BigInteger, Engine, event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from shequn.audience.activity import ACTIVITY, quiet_changes
 from shequn.audience.models import Customer
 from shequn.audience.rule_py import epoch_day
 from shequn.audience.rules import FIELDS, activity_column, activity_key
@@ -399,24 +400,65 @@ def _read_facts(bulk: Bulk, workspace_id: int, ids: Sequence[int] | None, engine
     return _Facts(*tags, cust, pairs, [], day, count, amount)
 
 
-def _read_on_pool(engine: Engine, workspace_id: int, ids: list[int]) -> tuple[_People, _Facts]:
-    """_read_people and _read_facts of these customers over three pooled connections at once."""
+def _read_on_pool(
+    engine: Engine, workspace_id: int, ids: list[int], known: dict[tuple[str, str], int]
+) -> tuple[_People, _Facts]:
+    """_read_people and _read_facts of these customers over three pooled PostgreSQL connections at once,
+    activity as binary arrays with its (kind, ref) as codes of known (a new key comes as text)."""
     half = len(ids) // 2
+    keys = list(known)
+    codes = [known[k] for k in keys]
 
     def run(job: Callable[[Bulk], Any]) -> Any:
         with Session(engine) as session:
             return job(Bulk(session))
 
+    def activity(bulk: Bulk, part: list[int]) -> list[Any]:
+        cur = bulk.raw.cursor(binary=True)
+        try:
+            # The planner expects many rows and would spend ~0.2 s compiling the query.
+            cur.execute("SET LOCAL jit = off")
+            cur.execute(_PG_ACTIVITY_OF, ([k for k, _ in keys], [r for _, r in keys], codes, part))
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        out: list[Any] = [_array(row[0], 8, ">i8"), _array(row[1], 4, ">i4"), _array(row[2], 4, ">i4")]
+        out += [_array(row[3], 4, ">i4"), _array(row[4], 8, ">i8"), list(row[5] or [])]
+        return out
+
     jobs: list[Callable[[Bulk], Any]] = [
         lambda b: (_read_people(b, workspace_id, ids), _read_tags(b, workspace_id, ids)),
-        lambda b: _read_activity(b, workspace_id, ids[:half]),
-        lambda b: _read_activity(b, workspace_id, ids[half:]),
+        lambda b: activity(b, ids[:half]),
+        lambda b: activity(b, ids[half:]),
     ]
     with ThreadPoolExecutor(len(jobs)) as pool:
         (people, tags), first, second = pool.map(run, jobs)
     tag_cust, tag_id, weight = tags
-    cust, day, count, amount = (np.concatenate([first[i], second[i]]) for i in (0, 2, 3, 4))
-    return people, _Facts(tag_cust, tag_id, weight, cust, [*first[1], *second[1]], [], day, count, amount)
+    cust, code, day, count, amount = (np.concatenate([first[i], second[i]]) for i in range(5))
+    # The snapshot's codes are 0 … n-1; keys it has not seen get n, n+1 … in the order they were read.
+    every: list[tuple[str, str]] = [("", "")] * len(keys)
+    for key, c in known.items():
+        every[c] = key
+    unknown = np.flatnonzero(code < 0)
+    if len(unknown):
+        new_keys: dict[tuple[str, str], int] = {}
+        texts = [*first[5], *second[5]]
+        pairs = [(k, r) for k, r in (text.split("\x1f", 1) for text in texts)]
+        code[unknown] = [new_keys.setdefault(p, len(keys) + len(new_keys)) for p in pairs]
+        every += list(new_keys)
+    facts = _Facts(tag_cust, tag_id, weight, cust, code, every, day, count, amount)
+    return people, facts
+
+
+# (kind, ref) travel as the snapshot's codes for the keys it knows (a hash join on a few hundred keys);
+# the text of the others follows, in row order, for the rows whose code is -1.
+_PG_ACTIVITY_OF = (
+    "SELECT array_send(array_agg(a.customer_id)), array_send(array_agg(COALESCE(k.code, -1))), "
+    "array_send(array_agg(a.day)), array_send(array_agg(a.count)), array_send(array_agg(a.amount)), "
+    "array_agg(a.kind || chr(31) || a.ref) FILTER (WHERE k.code IS NULL) "
+    "FROM customer_activity a LEFT JOIN unnest(%s::text[], %s::text[], %s::int4[]) AS k(kind, ref, code) "
+    "ON a.kind = k.kind AND a.ref = k.ref WHERE a.customer_id = ANY(%s)"
+)
 
 
 def _read_activity(
@@ -619,6 +661,17 @@ class _Snapshot:
         self.synced_at = time.monotonic()
         self.merging = False
 
+    def nbytes(self) -> int:
+        """Memory held in arrays (the Python dictionaries of codes are small beside them)."""
+        arrays = [self.ids, self.alive, *self.strings.values(), *self.numbers.values(), *self.nulls.values()]
+        arrays += [*self.dates.values(), *(a for e in self.lists.values() for a in e.values())]
+        index = (self.index.table, self.index.sorted_ids, self.index.sorted_rows)
+        arrays += [a for a in index if a is not None]
+        for rows in (self.tags, self.activity):
+            arrays += [rows.offsets, rows.tail_code, *rows.base.values(), *rows.tail.values()]
+            arrays += [] if rows.live is None else [rows.live]
+        return sum(a.nbytes for a in arrays)
+
     # ids ↔ rows
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
@@ -681,8 +734,9 @@ class _Snapshot:
 
     # reloading
 
-    def reload(self, people: _People, facts: _Facts, asked: Collection[int]) -> None:
-        """Replace what the snapshot knows of the asked customers by what was read (absent = gone)."""
+    def reload(self, people: _People, facts: _Facts, asked: Collection[int], activity: bool = True) -> None:
+        """Replace what the snapshot knows of the asked customers by what was read (absent = gone); their
+        activity rows too unless activity=False."""
         rows = self.rows_of(people.ids)
         new = (rows < 0) & people.live
         if new.any():
@@ -709,11 +763,12 @@ class _Snapshot:
         flag = np.zeros(len(self), bool)
         flag[mine[mine >= 0]] = True
         self.tags.drop(flag)
-        self.activity.drop(flag)
         tag_rows, tag_code, tag_weight = self._tag_rows(facts)
         self.tags.append(tag_code, {"cust": tag_rows, "weight": tag_weight})
-        act = self._activity_rows(facts)
-        self.activity.append(act[0], {"cust": act[1], "day": act[2], "count": act[3], "amount": act[4]})
+        if activity:
+            self.activity.drop(flag)
+            act = self._activity_rows(facts)
+            self.activity.append(act[0], {"cust": act[1], "day": act[2], "count": act[3], "amount": act[4]})
 
     @staticmethod
     def _widen(column: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -901,17 +956,33 @@ def _note(snap: _Snapshot, rows: list[tuple[int, int]]) -> None:
     snap.synced_at = now
 
 
-def _reload(snap: _Snapshot, bulk: Bulk, workspace_id: int, ids: Collection[int], engine: Engine | None = None) -> None:
+def _reload(
+    snap: _Snapshot,
+    bulk: Bulk,
+    workspace_id: int,
+    ids: Collection[int],
+    engine: Engine | None = None,
+    activity: bool = True,
+) -> None:
+    """Re-read what the snapshot holds of these customers (their activity too, unless activity=False)."""
     asked = sorted(ids)
+    if not asked:
+        return
+    if not activity:
+        tag_cust, tag_id, weight = _read_tags(bulk, workspace_id, asked)
+        none = np.zeros(0, np.int64)
+        facts = _Facts(tag_cust, tag_id, weight, none, [], [], none.astype(np.int32), none, none)
+        snap.reload(_read_people(bulk, workspace_id, asked), facts, asked, activity=False)
+        return
     if engine is not None and len(asked) >= PARALLEL_RELOAD and not _has_writes(bulk):
         # The session has written nothing, so other connections see just what it would.
-        people, facts = _read_on_pool(engine, workspace_id, asked)
+        people, facts = _read_on_pool(engine, workspace_id, asked, snap.act_code)
     else:
         people, facts = _read_people(bulk, workspace_id, asked), _read_facts(bulk, workspace_id, asked)
     snap.reload(people, facts, asked)
 
 
-def _sync(snap: _Snapshot, bulk: Bulk, workspace_id: int, engine: Engine | None) -> set[int] | None:
+def _sync(snap: _Snapshot, session: Session, bulk: Bulk, workspace_id: int, engine: Engine | None) -> set[int] | None:
     """Reload the customers logged since the snapshot last looked; None when it must be rebuilt instead.
 
     Ids come from a sequence but commit in any order, so rows between the low-water mark and the newest
@@ -932,8 +1003,16 @@ def _sync(snap: _Snapshot, bulk: Bulk, workspace_id: int, engine: Engine | None)
     found = bulk.execute(f"SELECT id FROM {table} WHERE id > ? AND workspace_id = ?", [snap.max_id, workspace_id])
     newcomers = {int(r[0]) for r in found}
     changed = {c for _, c in rows} | newcomers | snap.dirty
+    # Customers whose only news is this transaction's own changes without activity (derived features,
+    # tags) keep their activity rows: those are the bulk of a reload.
+    quiet = quiet_changes(session) if rows else {}
+    loud = {c for i, c in rows if i not in quiet or quiet[i] & ACTIVITY} | newcomers | snap.dirty
+    if quiet:
+        rest = np.array(sorted(changed - loud), np.int64)
+        loud |= set(rest[snap.rows_of(rest) < 0].tolist())  # unknown to the snapshot: read everything
     if changed:
-        _reload(snap, bulk, workspace_id, changed, engine)
+        _reload(snap, bulk, workspace_id, loud, engine)
+        _reload(snap, bulk, workspace_id, changed - loud, activity=False)
         snap.max_id = max(snap.max_id, *newcomers) if newcomers else snap.max_id
     snap.dirty = set()
     _note(snap, rows)
@@ -981,6 +1060,7 @@ class SnapshotInfo:
     tag_rows: int
     epoch: int
     low_water: int
+    nbytes: int  # of the arrays held
 
 
 @dataclass
@@ -1011,7 +1091,7 @@ def _current(session: Session, workspace_id: int) -> Iterator[_Snapshot]:
         snap = entry.snapshot
         bind = session.get_bind()
         pool = bind if bulk.pg and isinstance(bind, Engine) else None
-        touched = _sync(snap, bulk, workspace_id, pool) if snap is not None else None
+        touched = _sync(snap, session, bulk, workspace_id, pool) if snap is not None else None
         rebuilt = snap is None or touched is None
         if rebuilt:
             entry.snapshot = snap = None  # let the old arrays go before the new ones arrive
@@ -1086,6 +1166,113 @@ def evaluate_ids(
         return list(asked[known][mask].tolist())
 
 
+def _live_rows(snap: _Snapshot, ids: Collection[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, snapshot rows) of the live customers among ids, in id order."""
+    asked = np.unique(np.fromiter(ids, np.int64, len(ids)))
+    rows = snap.rows_of(asked)
+    known = rows >= 0
+    asked, rows = asked[known], rows[known]
+    live = snap.alive[rows]
+    return asked[live], rows[live]
+
+
+def _flags(snap: _Snapshot, rows: np.ndarray) -> np.ndarray:
+    flag = np.zeros(len(snap), bool)
+    flag[rows] = True
+    return flag
+
+
+def order_days(
+    session: Session, *, workspace_id: int, ids: Collection[int]
+) -> list[tuple[int, str | None, int | None, int | None, int | None]]:
+    """(id, stored lifecycle, first, last, latest before last) order days of the live customers among ids,
+    from the snapshot: the days of their order activity with a count, plus the days of their first and last
+    order (lifecycle.refresh_lifecycle's inputs); the days are None for customers without orders."""
+    with _current(session, workspace_id) as snap:
+        asked, rows = _live_rows(snap, ids)
+        buyer = rows[snap.numbers["orders_count"][rows] > 0]
+        flag = _flags(snap, buyer)
+        code = snap.act_code.get(("order", ""))
+        cust, day, count = (
+            (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+            if code is None
+            else snap.activity.select(code, ["day", "count"])
+        )
+        keep = flag[cust] & (count > 0)
+        parts_c, parts_d = [cust[keep].astype(np.int64)], [day[keep].astype(np.int64)]
+        for name in ("first_order_at", "last_order_at"):
+            us = snap.dates[name][buyer]
+            found = us != NULL_US
+            parts_c.append(buyer[found].astype(np.int64))
+            parts_d.append(us[found] // 86_400_000_000)
+        c, d = np.concatenate(parts_c), np.concatenate(parts_d)
+        order = np.lexsort((d, c))
+        c, d = c[order], d[order]
+        fresh = np.ones(len(c), bool)
+        fresh[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1])
+        c, d = c[fresh], d[fresh]
+        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if len(c) else np.zeros(0, np.int64)
+        ends = np.r_[starts[1:], len(c)] - 1 if len(c) else np.zeros(0, np.int64)
+        days: dict[int, tuple[int, int, int | None]] = {
+            int(r): (int(d[a]), int(d[b]), int(d[b - 1]) if b > a else None)
+            for r, a, b in zip(c[starts].tolist(), starts.tolist(), ends.tolist(), strict=True)
+        }
+        names = {code: name for name, code in snap.vocab["lifecycle"].items()}
+        stages = snap.strings["lifecycle"][rows].tolist()
+        out: list[tuple[int, str | None, int | None, int | None, int | None]] = []
+        for cid, row, stage in zip(asked.tolist(), rows.tolist(), stages, strict=True):
+            first, last, before = days.get(row, (None, None, None))
+            out.append((cid, names.get(stage), first, last, before))
+        return out
+
+
+def activity_of(
+    session: Session, *, workspace_id: int, ids: Collection[int], kinds: Collection[str], since: int
+) -> list[tuple[int, str, str, int, int]]:
+    """(customer id, kind, ref, day, count) of the live customers among ids, for activity of these kinds
+    on or after day since, from the snapshot."""
+    with _current(session, workspace_id) as snap:
+        _, rows = _live_rows(snap, ids)
+        flag = _flags(snap, rows)
+        out: list[tuple[int, str, str, int, int]] = []
+        for (kind, ref), code in snap.act_code.items():
+            if kind not in kinds:
+                continue
+            cust, day, count = snap.activity.select(code, ["day", "count"], since - 1, 2**31 - 1)
+            keep = flag[cust]
+            who, d, n = snap.ids[cust[keep]].tolist(), day[keep].tolist(), count[keep].tolist()
+            out += [(c, kind, ref, x, k) for c, x, k in zip(who, d, n, strict=True)]
+        return out
+
+
+def tags_of(
+    session: Session, *, workspace_id: int, ids: Collection[int], tag_ids: Collection[int]
+) -> list[tuple[int, int, float]]:
+    """(customer id, tag id, weight) of these tags on the live customers among ids, from the snapshot."""
+    with _current(session, workspace_id) as snap:
+        _, rows = _live_rows(snap, ids)
+        flag = _flags(snap, rows)
+        out: list[tuple[int, int, float]] = []
+        for tag_id in tag_ids:
+            code = snap.tag_code.get(tag_id)
+            if code is None:
+                continue
+            cust, weight = snap.tags.select(code, ["weight"])
+            keep = flag[cust]
+            out += [
+                (int(c), tag_id, float(w))
+                for c, w in zip(snap.ids[cust[keep]].tolist(), weight[keep].tolist(), strict=True)
+            ]
+        return out
+
+
+def catch_up(session: Session, *, workspace_id: int) -> None:
+    """Bring the workspace's snapshot up to date now (before the transaction writes, reloads read over
+    pooled connections in parallel; afterwards they must go through the session)."""
+    with _current(session, workspace_id):
+        pass
+
+
 def snapshot_info(session: Session, *, workspace_id: int) -> SnapshotInfo | None:
     """The cached snapshot of the session's database and workspace, as last brought up to date."""
     entry = _entry(session, workspace_id)
@@ -1101,6 +1288,7 @@ def snapshot_info(session: Session, *, workspace_id: int) -> SnapshotInfo | None
             tag_rows=len(snap.tags),
             epoch=snap.lineage[0],
             low_water=snap.low_water,
+            nbytes=snap.nbytes(),
         )
 
 

@@ -12,16 +12,19 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shequn.audience.activity import get_settings, mark_changed
+from shequn.audience import engine
+from shequn.audience.activity import TAGS, get_settings, mark_changed
 from shequn.audience.models import CustomerActivity, Tag
 from shequn.audience.rule_py import epoch_day
 from shequn.audience.tags import CT_COLUMNS, NAME_MAX, by_id_in_workspace, live_customer_batches, recount_tags
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
+from shequn.core.settings import get_settings as app_settings
 
 INTEREST_JOB = "audience.refresh_interests"
 PURCHASE_KIND, ENGAGE_KIND = "category", "engage"
@@ -128,25 +131,14 @@ def _categories(session: Session, workspace_id: int, since: int, ids: Collection
     return out
 
 
-def _wanted(
-    bulk: Bulk,
-    workspace_id: int,
-    batch: list[int],
-    tag_of: dict[str, int],
-    since: int,
-    today: int,
-    half_life: int,
+def _scores(
+    rows: Iterable[tuple[int, str, str, int, int]], tag_of: dict[str, int], today: int, half_life: int
 ) -> dict[tuple[int, int], float]:
     """(customer, interest tag) → rounded score, for the scores that reach MIN_SCORE (interest_score, summed
-    row by row: a batch reads tens of thousands of rows, so no per-row objects)."""
+    row by row over (customer, kind, ref, day, count) rows: a batch has tens of thousands, so no objects)."""
     factor: dict[int, float] = {}
     scores: dict[tuple[int, int], float] = {}
-    for cid, kind, ref, day, count in bulk.select_in(
-        "SELECT customer_id, kind, ref, day, count FROM customer_activity "
-        "WHERE workspace_id + 0 = ? AND kind IN (?, ?) AND day >= ? AND customer_id {in}",
-        batch,
-        [workspace_id, PURCHASE_KIND, ENGAGE_KIND, since],
-    ):
+    for cid, kind, ref, day, count in rows:
         tid = tag_of.get(ref)
         if tid is None:
             continue
@@ -159,6 +151,42 @@ def _wanted(
     return {key: score for key, score in rounded.items() if score >= MIN_SCORE}
 
 
+def _write(
+    bulk: Bulk, workspace_id: int, want: dict[tuple[int, int], float], have: dict[tuple[int, int], float], stamp: Any
+) -> tuple[set[int], dict[int, int]]:
+    """Make the customers' interest rows equal want (have: what they are now); returns the customers whose
+    rows changed and the change in each tag's number of customers."""
+    inserts = [(c, t, workspace_id, w, "interest", stamp) for (c, t), w in want.items() if (c, t) not in have]
+    updates = [(w, c, t) for (c, t), w in want.items() if (c, t) in have and have[(c, t)] != w]
+    deletes = [(c, t) for (c, t) in have if (c, t) not in want]
+    bulk.insert("customer_tags", CT_COLUMNS, inserts)
+    if bulk.pg:  # one statement each rather than a round trip per row
+        if updates:
+            bulk.execute(
+                "UPDATE customer_tags SET weight = v.w "
+                "FROM unnest(?::float8[], ?::bigint[], ?::bigint[]) AS v(w, c, t) "
+                "WHERE customer_tags.customer_id = v.c AND customer_tags.tag_id = v.t",
+                [list(col) for col in zip(*updates, strict=True)],
+            )
+        if deletes:
+            bulk.execute(
+                "DELETE FROM customer_tags USING unnest(?::bigint[], ?::bigint[]) AS v(c, t) "
+                "WHERE customer_tags.customer_id = v.c AND customer_tags.tag_id = v.t",
+                [list(col) for col in zip(*deletes, strict=True)],
+            )
+    else:
+        bulk.executemany("UPDATE customer_tags SET weight = ? WHERE customer_id = ? AND tag_id = ?", updates)
+        bulk.executemany("DELETE FROM customer_tags WHERE customer_id = ? AND tag_id = ?", deletes)
+    # A new weight counts as a change too: rules may test weight_gte.
+    changed = {r[0] for r in inserts} | {r[1] for r in updates} | {r[0] for r in deletes}
+    delta: dict[int, int] = {}
+    for r in inserts:
+        delta[r[1]] = delta.get(r[1], 0) + 1
+    for _, t in deletes:
+        delta[t] = delta.get(t, 0) - 1
+    return changed, delta
+
+
 def refresh_interests(
     session: Session, *, workspace_id: int, ids: Collection[int] | None = None, as_of: datetime | None = None
 ) -> InterestResult:
@@ -167,6 +195,8 @@ def refresh_interests(
     now = as_of or utcnow()
     today = epoch_day(now)
     since = today - HORIZON_HALF_LIVES * half_life
+    if ids is not None and app_settings().segment_engine == "numpy":
+        return _refresh_from_snapshot(session, workspace_id, ids, now, since, half_life)
     tags = _ensure_tags(session, workspace_id, _categories(session, workspace_id, since, ids))
     tag_of = {category: tag.id for category, tag in tags.items()}
     bulk = Bulk(session)
@@ -174,7 +204,13 @@ def refresh_interests(
     changed: set[int] = set()
     tagged = 0
     for batch in live_customer_batches(session, workspace_id=workspace_id, ids=ids, size=BATCH):
-        want = _wanted(bulk, workspace_id, batch, tag_of, since, today, half_life)
+        rows = bulk.select_in(
+            "SELECT customer_id, kind, ref, day, count FROM customer_activity "
+            "WHERE workspace_id + 0 = ? AND kind IN (?, ?) AND day >= ? AND customer_id {in}",
+            batch,
+            [workspace_id, PURCHASE_KIND, ENGAGE_KIND, since],
+        )
+        want = _scores(rows, tag_of, today, half_life)
         have = {
             (int(cid), int(tid)): float(w)
             for cid, tid, w in bulk.select_in(
@@ -184,16 +220,7 @@ def refresh_interests(
                 [workspace_id],
             )
         }
-        inserts = [(c, t, workspace_id, w, "interest", stamp) for (c, t), w in want.items() if (c, t) not in have]
-        updates = [(w, c, t) for (c, t), w in want.items() if (c, t) in have and have[(c, t)] != w]
-        deletes = [(c, t) for (c, t) in have if (c, t) not in want]
-        bulk.insert("customer_tags", CT_COLUMNS, inserts)
-        bulk.executemany("UPDATE customer_tags SET weight = ? WHERE customer_id = ? AND tag_id = ?", updates)
-        bulk.executemany("DELETE FROM customer_tags WHERE customer_id = ? AND tag_id = ?", deletes)
-        # A new weight counts as a change too: rules may test weight_gte.
-        changed.update(r[0] for r in inserts)
-        changed.update(r[1] for r in updates)
-        changed.update(r[0] for r in deletes)
+        changed |= _write(bulk, workspace_id, want, have, stamp)[0]
         tagged += len({c for c, _ in want})
     live = list(
         session.scalars(
@@ -201,5 +228,32 @@ def refresh_interests(
         )
     )
     recount_tags(session, workspace_id=workspace_id, tags=live, now=now)
-    mark_changed(session, workspace_id=workspace_id, customer_ids=changed)
+    mark_changed(session, workspace_id=workspace_id, customer_ids=changed, kinds=TAGS)
     return InterestResult(categories=len(live), tagged=tagged, changed=len(changed))
+
+
+def _refresh_from_snapshot(
+    session: Session, workspace_id: int, ids: Collection[int], now: datetime, since: int, half_life: int
+) -> InterestResult:
+    """refresh_interests for a few customers, reading their activity and interest tags from the warm segment
+    snapshot, and counting each tag's customers by what changed rather than by a count over the workspace."""
+    rows = engine.activity_of(
+        session, workspace_id=workspace_id, ids=ids, kinds=(PURCHASE_KIND, ENGAGE_KIND), since=since
+    )
+    tags = _ensure_tags(session, workspace_id, {ref for _, _, ref, _, _ in rows if ref})
+    want = _scores(rows, {category: tag.id for category, tag in tags.items()}, epoch_day(now), half_life)
+    every = session.scalars(select(Tag).where(Tag.workspace_id == workspace_id, Tag.kind == "interest")).all()
+    # Rows of interest tags are the rows with source 'interest' (only interest refreshes write either).
+    have = {
+        (c, t): w
+        for c, t, w in engine.tags_of(session, workspace_id=workspace_id, ids=ids, tag_ids=[t.id for t in every])
+    }
+    bulk = Bulk(session)
+    changed, delta = _write(bulk, workspace_id, want, have, bulk.ts(now))
+    live = [t for t in every if t.deleted_at is None]
+    for tag in live:
+        tag.customers_count += delta.get(tag.id, 0)
+        tag.refreshed_at = now
+    session.flush()
+    mark_changed(session, workspace_id=workspace_id, customer_ids=changed, kinds=TAGS)
+    return InterestResult(categories=len(live), tagged=len({c for c, _ in want}), changed=len(changed))

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shequn.audience import rfm
-from shequn.audience.activity import get_settings, mark_changed
+from shequn.audience import engine, rfm
+from shequn.audience.activity import ATTRIBUTES, get_settings, mark_changed
 from shequn.audience.interests import INTEREST_JOB
 from shequn.audience.models import AudienceSettings, Customer
 from shequn.audience.rule_py import epoch_day
@@ -26,6 +26,7 @@ from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
 from shequn.core.errors import ValidationFailed
 from shequn.core.jobs import JobRun, enqueue_job
+from shequn.core.settings import get_settings as app_settings
 
 LIFECYCLE_JOB = "audience.refresh_lifecycle"
 # Stage names in both locales, for the API and exports (the console has its own catalog).
@@ -59,9 +60,13 @@ def lifecycle_stage(order_days: Collection[int], *, today: int, thresholds: Thre
     if not order_days:
         return None
     days = sorted(set(order_days))
-    first, last = days[0], days[-1]
+    return stage_of(days[0], days[-1], days[-2] if len(days) > 1 else None, today=today, thresholds=thresholds)
+
+
+def stage_of(first: int, last: int, before_last: int | None, *, today: int, thresholds: Thresholds) -> str:
+    """The stage from the first and last order days and the latest order day before the last (if any)."""
     last_age = today - last
-    if last_age < thresholds.active_days and len(days) > 1 and last - days[-2] >= thresholds.lapsed_days:
+    if last_age < thresholds.active_days and before_last is not None and last - before_last >= thresholds.lapsed_days:
         return "won_back"
     if today - first < thresholds.new_days:
         return "new"
@@ -99,25 +104,54 @@ def refresh_lifecycle(
     today = epoch_day(as_of or utcnow())
     bulk = Bulk(session)
     changed: list[int] = []
-    for batch in live_customer_batches(session, workspace_id=workspace_id, ids=ids, size=BATCH):
-        rows = bulk.select_in(
-            "SELECT id, lifecycle, orders_count, first_order_at, last_order_at FROM customers "
-            "WHERE workspace_id + 0 = ? AND id {in}",
-            batch,
-            [workspace_id],
-        )
-        days = _order_days(bulk, workspace_id, rows)
+    if ids is not None and app_settings().segment_engine == "numpy":
+        # A few customers: their order days come from the warm segment snapshot, not the database.
         updates = []
-        for cid, current, *_ in rows:
-            stage = lifecycle_stage(days.get(cid, ()), today=today, thresholds=limits)
+        for cid, current, first, last, before in engine.order_days(session, workspace_id=workspace_id, ids=ids):
+            stage = None
+            if first is not None and last is not None:
+                stage = stage_of(first, last, before, today=today, thresholds=limits)
             if stage != current:
-                updates.append((stage, cid, workspace_id))
-        bulk.executemany("UPDATE customers SET lifecycle = ? WHERE id = ? AND workspace_id = ?", updates)
-        changed.extend(u[1] for u in updates)
+                updates.append((stage, cid))
+        _set_stages(bulk, workspace_id, updates)
+        changed = [cid for _, cid in updates]
+    else:
+        for batch in live_customer_batches(session, workspace_id=workspace_id, ids=ids, size=BATCH):
+            rows = bulk.select_in(
+                "SELECT id, lifecycle, orders_count, first_order_at, last_order_at FROM customers "
+                "WHERE workspace_id + 0 = ? AND id {in}",
+                batch,
+                [workspace_id],
+            )
+            days = _order_days(bulk, workspace_id, rows)
+            updates = []
+            for cid, current, *_ in rows:
+                stage = lifecycle_stage(days.get(cid, ()), today=today, thresholds=limits)
+                if stage != current:
+                    updates.append((stage, cid))
+            _set_stages(bulk, workspace_id, updates)
+            changed.extend(cid for _, cid in updates)
     # mark_changed turns a change this wide (more than 50k customers) into one epoch bump.
-    mark_changed(session, workspace_id=workspace_id, customer_ids=changed)
+    mark_changed(session, workspace_id=workspace_id, customer_ids=changed, kinds=ATTRIBUTES)
     session.expire_all()  # ORM copies of customers are stale after the raw updates
     return len(changed)
+
+
+def _set_stages(bulk: Bulk, workspace_id: int, updates: Sequence[tuple[str | None, int]]) -> None:
+    """Write (stage, customer id) pairs: one statement on PostgreSQL, executemany on SQLite."""
+    if not updates:
+        return
+    if bulk.pg:
+        bulk.execute(
+            "UPDATE customers SET lifecycle = v.stage FROM unnest(?::text[], ?::bigint[]) AS v(stage, id) "
+            "WHERE customers.id = v.id AND customers.workspace_id = ?",
+            [[u[0] for u in updates], [u[1] for u in updates], workspace_id],
+        )
+        return
+    bulk.executemany(
+        "UPDATE customers SET lifecycle = ? WHERE id = ? AND workspace_id = ?",
+        [(stage, cid, workspace_id) for stage, cid in updates],
+    )
 
 
 def lifecycle_counts(session: Session, *, workspace_id: int) -> dict[str, int]:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shequn.audience import rule_sql
+from shequn.audience import engine, rule_sql
 from shequn.audience.activity import get_settings
 from shequn.audience.errors import SegmentNotFound
 from shequn.audience.interests import refresh_interests
@@ -302,15 +302,26 @@ def evaluate_sql(
     return out
 
 
-def evaluate_full(session: Session, *, workspace_id: int, rule: dict[str, Any], as_of: datetime) -> list[int]:
-    """Every matching customer id: the numpy engine when installed and enabled, else SQL."""
+def _engine_enabled() -> bool:
     from shequn.core.settings import get_settings as app_settings
 
-    if app_settings().segment_engine == "numpy":
-        from shequn.audience import engine  # numpy: imported only when enabled
+    return app_settings().segment_engine == "numpy"
 
+
+def evaluate_full(session: Session, *, workspace_id: int, rule: dict[str, Any], as_of: datetime) -> list[int]:
+    """Every matching customer id: the numpy engine when enabled, else SQL."""
+    if _engine_enabled():
         return engine.evaluate(session, workspace_id=workspace_id, rule=rule, as_of=as_of)
     return evaluate_sql(session, workspace_id=workspace_id, rule=rule, as_of=as_of)
+
+
+def evaluate_ids(
+    session: Session, *, workspace_id: int, rule: dict[str, Any], as_of: datetime, ids: Sequence[int]
+) -> list[int]:
+    """The matching customers among ids: the numpy engine's snapshot when enabled, else SQL restricted to ids."""
+    if _engine_enabled():
+        return engine.evaluate_ids(session, workspace_id=workspace_id, rule=rule, as_of=as_of, ids=ids)
+    return evaluate_sql(session, workspace_id=workspace_id, rule=rule, as_of=as_of, ids=ids)
 
 
 def preview(
@@ -419,9 +430,14 @@ def refresh_all(session: Session, *, workspace_id: int, as_of: datetime | None =
 
 def apply_changes(session: Session, *, workspace_id: int, as_of: datetime | None = None) -> dict[str, int]:
     """Re-evaluate only the customers logged as changed since the cursor, against every dynamic segment."""
+    started = time.perf_counter()
+    stats = {"customers": 0, "entered": 0, "left": 0, "rounds": 0, "catch_up_ms": 0, "derive_ms": 0, "segments_ms": 0}
+    if _engine_enabled():
+        # Before the first write: the snapshot reloads the logged customers over parallel connections.
+        engine.catch_up(session, workspace_id=workspace_id)
+        stats["catch_up_ms"] = _ms_since(started)
     settings = get_settings(session, workspace_id=workspace_id)  # row lock: one applier at a time
     now = as_of or utcnow()
-    stats = {"customers": 0, "entered": 0, "left": 0, "rounds": 0}
     while True:
         rows = session.execute(
             select(CustomerChange.id, CustomerChange.customer_id)
@@ -441,13 +457,17 @@ def apply_changes(session: Session, *, workspace_id: int, as_of: datetime | None
 
 
 def _reevaluate(session: Session, workspace_id: int, ids: list[int], now: datetime, stats: dict[str, int]) -> None:
-    # Derived features first (they log their own changes, which the next round re-checks and finds settled).
-    refresh_rule_tags(session, workspace_id=workspace_id, ids=ids, as_of=now)
+    # Derived features first, rule tags last (their rules may test the others). Each logs its own changes,
+    # which the next round re-checks and finds settled.
+    started = time.perf_counter()
     refresh_lifecycle(session, workspace_id=workspace_id, ids=ids, as_of=now)
     refresh_interests(session, workspace_id=workspace_id, ids=ids, as_of=now)
+    refresh_rule_tags(session, workspace_id=workspace_id, ids=ids, as_of=now)
+    stats["derive_ms"] += _ms_since(started)
+    started = time.perf_counter()
     bulk = Bulk(session)
     for seg in dynamic_in_order(session, workspace_id=workspace_id):
-        new = set(evaluate_sql(session, workspace_id=workspace_id, rule=seg.rule, as_of=now, ids=ids))
+        new = set(evaluate_ids(session, workspace_id=workspace_id, rule=seg.rule, as_of=now, ids=ids))
         old = _members(bulk, seg.id, ids)
         entered, left = sorted(new - old), sorted(old - new)
         if not entered and not left:
@@ -457,6 +477,11 @@ def _reevaluate(session: Session, workspace_id: int, ids: list[int], now: dateti
         _record_size(session, seg, now)
         stats["entered"] += len(entered)
         stats["left"] += len(left)
+    stats["segments_ms"] += _ms_since(started)
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
 
 
 def prune_changes(session: Session, *, workspace_id: int) -> int:
