@@ -144,3 +144,30 @@ def test_gate_and_activity(db: Session, tenant: Tenant) -> None:
         )
     )
     assert n == 1
+
+
+def test_memberships_follow_a_customer_merge(db: Session, tenant: Tenant) -> None:
+    ws = tenant.workspace_id
+    both = make_community(db, ws, name="两个身份都在")
+    only_loser = make_community(db, ws, name="只有一个身份在")
+    a, b = make_customers(db, ws, 2)
+    community_service.join_community(db, workspace_id=ws, community_id=both.id, customer_id=a, source="h5")
+    community_service.join_community(db, workspace_id=ws, community_id=both.id, customer_id=b, source="sync")
+    community_service.join_community(db, workspace_id=ws, community_id=only_loser.id, customer_id=b, source="csv")
+    community_service.record_activity(db, workspace_id=ws, community_id=both.id, customer_id=a, kind="post")
+    community_service.record_activity(db, workspace_id=ws, community_id=both.id, customer_id=b, kind="post")
+    db.commit()
+    assert both.members_count == 2
+    # One person turns out to hold both WeChat openids: audience merges b into a.
+    person = CustomerIn(identities=[IdentityIn("wechat", "openid", "c-0"), IdentityIn("wechat", "openid", "c-1")])
+    audience_service.resolve_customers(db, workspace_id=ws, people=[person])
+    db.commit()
+    db.expire_all()
+    rows = community_service.list_communities_of(db, workspace_id=ws, customer_id=a)
+    assert sorted(c.name for c, _ in rows) == ["两个身份都在", "只有一个身份在"]
+    assert community_service.get_community(db, workspace_id=ws, community_id=both.id).members_count == 1
+    assert community_service.list_communities_of(db, workspace_id=ws, customer_id=b) == []
+    h = community_service.community_health(db, workspace_id=ws, community_id=both.id)
+    assert h.top_contributors[0].customer_id == a and h.top_contributors[0].count == 2
+    m = community_service.get_membership(db, workspace_id=ws, community_id=both.id, customer_id=a)
+    assert m is not None and len(_history(db, m.id)) == 2  # both identities' join history is kept

@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from shequn.audience import service as audience_service
 from shequn.commerce import service as commerce_service
 from shequn.community.demo import ensure_demo_communities
+from shequn.community.merges import move_on_merge
 from shequn.core import signals
 from shequn.core.db import session_scope
 from shequn.core.jobs import JobContext, enqueue_job, register_job
@@ -44,6 +46,7 @@ def _on_demo_loaded(signal: signals.Signal) -> None:
 
 
 def register() -> None:
-    """Register the demo job and start it when the demo brand's orders are loaded."""
+    """Register the demo job (started when the demo brand's orders are loaded) and the merge hook."""
     register_job(DEMO_JOB, run_demo)
+    audience_service.register_merge_hook(move_on_merge)
     signals.connect(commerce_service.DEMO_LOADED, _on_demo_loaded)
