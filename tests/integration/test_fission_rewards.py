@@ -245,3 +245,17 @@ def test_report_figures_on_a_known_tree(client, db: Session, tenant: Tenant, oth
     assert client.get("/api/v1/fission/fraud-flags?status=all", headers=other_tenant.headers()).json() == []
     leaving = db.scalar(select(Referral).where(Referral.referee_customer_id == d))
     assert leaving is not None and leaving.depth == 3
+
+
+def test_demo_builds_a_tree_rewards_and_a_flag_once(db: Session, tenant: Tenant) -> None:
+    ws = tenant.workspace_id
+    c = community(db, ws)
+    people = customers(db, ws, 12, prefix="demo")
+    member_of(db, ws, c.id, people[0])
+    db.commit()
+    result = fission.ensure_demo_fission(db, workspace_id=ws)
+    db.commit()
+    assert result["community_id"] == c.id and result["rewards"] >= 1
+    rep = fission.build_report(db, workspace_id=ws, community_id=c.id)
+    assert rep.max_depth == 4 and rep.fraud_referrals == 1 and rep.flags == {"open": 1}
+    assert fission.ensure_demo_fission(db, workspace_id=ws) == {}  # idempotent

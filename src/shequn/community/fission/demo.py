@@ -12,7 +12,7 @@ from shequn.audience import service as audience_service
 from shequn.community import service as community_service
 from shequn.community.fission import invites, rewards
 from shequn.community.fission.models import Invite, Referral
-from shequn.community.models import Community
+from shequn.community.models import Community, CommunityMember
 from shequn.core.clock import utcnow
 
 # (inviter index, invitee index) over the workspace's customers: a tree with depths 1–4 and a second root.
@@ -31,10 +31,18 @@ def ensure_demo_fission(session: Session, *, workspace_id: int) -> dict[str, Any
         .order_by(Community.visibility == "private", Community.id)  # open groups show a whole tree
         .limit(1)
     )
-    customers = audience_service.all_live_customer_ids(session, workspace_id=workspace_id)
-    if community is None or len(customers) < NEEDED:
+    if community is None:
         return {}
     cid = community.id
+    seated = set(session.scalars(select(CommunityMember.customer_id).where(CommunityMember.community_id == cid)))
+    # Roots are members already; everyone they bring in is new to the group (so each join draws an edge).
+    everyone = audience_service.all_live_customer_ids(session, workspace_id=workspace_id)
+    newcomers = [c for c in everyone if c not in seated]
+    members = [c for c in everyone if c in seated]
+    roots = (members + newcomers)[:2]
+    customers = roots + [c for c in newcomers if c not in roots][: NEEDED - 2]
+    if len(customers) < NEEDED:
+        return {}
     now = utcnow()
     invites.create_invite(
         session,

@@ -67,10 +67,12 @@ def mini_program_scene(invite: Invite) -> str:
     return f"i={invite.code}"
 
 
-def qr_svg(url: str, *, scale: int = 6) -> bytes:
-    """An SVG QR code for url, drawn locally (no network)."""
+def qr_svg(url: str, *, scale: int = 6, inline: bool = False) -> bytes:
+    """An SVG QR code for url, drawn locally (no network); inline ones scale to their box (viewBox only)."""
     out = io.BytesIO()
-    segno.make(url, error="m", micro=False).save(out, kind="svg", scale=scale, border=2, xmldecl=False)
+    segno.make(url, error="m", micro=False).save(
+        out, kind="svg", scale=scale, border=2, xmldecl=False, light="#fff", omitsize=inline
+    )
     return out.getvalue()
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from shequn.community.fission import service
+from shequn.community.tasks import register_demo_step
 from shequn.core import jobs, signals
 from shequn.core.db import session_scope
 from shequn.core.signals import Signal
@@ -59,3 +60,4 @@ def register() -> None:
     jobs.register_periodic("fission.qualify_all", qualify_all, hour="*", minute="17")
     signals.connect("community.member_joined", _on_joined)
     signals.connect("community.member_left", _on_left)
+    register_demo_step("fission", lambda session, ws: service.ensure_demo_fission(session, workspace_id=ws))

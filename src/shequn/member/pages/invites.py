@@ -234,7 +234,7 @@ def my_invite_page(ws_slug: str, community_id: DbId, request: Request, db: Sessi
     db.commit()
     url = fission_service.invite_url(workspace.slug, invite.code, mweb.public_base(request))
     # The SVG is drawn by segno from our own URL (no user text in it), so it is safe to inline.
-    qr = Markup(fission_service.qr_svg(url, scale=5).decode("utf-8"))
+    qr = Markup(fission_service.qr_svg(url, scale=5, inline=True).decode("utf-8"))
     referrals = fission_service.list_referrals(
         db, workspace_id=workspace.id, community_id=community_id, inviter_customer_id=member.customer_id, limit=100
     )
