@@ -176,6 +176,8 @@ def seq(value: Any) -> list[Any]:
 
 def text(value: Any) -> str:
     """A JSON scalar as stripped text; integral numbers without ".0" so ids stay exact."""
+    if type(value) is str:  # the common case first: it is called for nearly every field of every record
+        return value.strip()
     if value is None or isinstance(value, bool):
         return ""
     if isinstance(value, float) and value.is_integer():
