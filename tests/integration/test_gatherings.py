@@ -435,3 +435,23 @@ def test_demo_gatherings(db: Session, tenant: Tenant) -> None:
     assert past.status == "finished" and att.checked_in > 0 and att.no_shows >= 0
     assert service.feedback_summary(db, workspace_id=tenant.workspace_id, gathering_id=past.id).count > 0
     assert datetime.now(UTC) < by_title[service.ensure_demo_gatherings.__globals__["SALON_TITLE"]].starts_at
+
+
+def test_demo_step_of_the_community_demo_job(db: Session, tenant: Tenant) -> None:
+    from shequn.community import service as community_service
+    from shequn.community import tasks as community_tasks
+    from shequn.core.jobs import enqueue_job
+    from shequn.core.models import JobRun
+
+    people(db, tenant, 80)
+    enqueue_job(db, workspace_id=tenant.workspace_id, kind=community_tasks.DEMO_JOB, params={"scale": 0.5})
+    db.commit()
+    db.expire_all()
+    job = db.scalars(select(JobRun).where(JobRun.kind == community_tasks.DEMO_JOB)).one()
+    assert job.status == "succeeded", job.error
+    assert job.result["gatherings"]["gatherings"] == 3
+    tea = [
+        c for c in community_service.list_communities(db, workspace_id=tenant.workspace_id) if c.name == "茶友品鉴群"
+    ]
+    rows, _ = service.list_gatherings(db, workspace_id=tenant.workspace_id)
+    assert tea and {g.community_id for g in rows} == {tea[0].id}

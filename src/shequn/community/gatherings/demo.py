@@ -4,7 +4,7 @@ and an upcoming tea-tasting meetup with a waitlist."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +15,8 @@ from shequn.community.gatherings import manage, registration
 from shequn.community.gatherings.models import Gathering, GatheringCheckin, GatheringFeedback, GatheringRegistration
 from shequn.community.gatherings.schemas import GatheringIn
 from shequn.core.clock import utcnow
+from shequn.core.fmt import zone
+from shequn.identity import service as identity_service
 
 PAST_TITLE = "西湖龙井品鉴会 · 杭州"
 SALON_TITLE = "春茶上新 · 直播沙龙"
@@ -29,8 +31,10 @@ COMMENTS = (
 )
 
 
-def _spec(title: str, start_in: timedelta, hours: int, **extra: Any) -> GatheringIn:
-    start = (utcnow() + start_in).replace(minute=0, second=0, microsecond=0)
+def _spec(title: str, days: int, hour: int, hours: int, tz: str, **extra: Any) -> GatheringIn:
+    """A gathering `days` from today at `hour` o'clock in the workspace's zone (meetups at 14:00, salons at 20:00)."""
+    local = (utcnow() + timedelta(days=days)).astimezone(zone(tz)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    start = local.astimezone(UTC)
     return GatheringIn(title=title, starts_at=start, ends_at=start + timedelta(hours=hours), **extra)
 
 
@@ -39,9 +43,10 @@ def ensure_demo_gatherings(session: Session, *, workspace_id: int, community_id:
     have = set(session.scalars(select(Gathering.title).where(Gathering.workspace_id == workspace_id)))
     people = audience_service.all_live_customer_ids(session, workspace_id=workspace_id)
     rng = random.Random(workspace_id)
+    tz = identity_service.workspace_timezone(session, workspace_id)
     made = {"gatherings": 0, "registrations": 0}
     if PAST_TITLE not in have:
-        made["registrations"] += _past_meetup(session, workspace_id, community_id, people[:24], rng)
+        made["registrations"] += _past_meetup(session, workspace_id, community_id, people[:24], rng, tz)
         made["gatherings"] += 1
     if SALON_TITLE not in have:
         g = manage.create_gathering(
@@ -49,8 +54,10 @@ def ensure_demo_gatherings(session: Session, *, workspace_id: int, community_id:
             workspace_id=workspace_id,
             data=_spec(
                 SALON_TITLE,
-                timedelta(days=3),
+                3,
+                20,
                 1,
+                tz,
                 mode="online",
                 format="salon",
                 description="产品经理和茶艺师一起开箱今年的明前龙井与碧螺春，直播间限时福利。",
@@ -68,8 +75,10 @@ def ensure_demo_gatherings(session: Session, *, workspace_id: int, community_id:
             workspace_id=workspace_id,
             data=_spec(
                 TASTING_TITLE,
-                timedelta(days=10),
+                10,
+                14,
                 3,
+                tz,
                 format="meetup",
                 description="围炉煮白茶：老白茶与新白茶对比品鉴，限 8 位，满员后可排队候补。",
                 agenda="14:00 签到\n14:30 白茶工艺讲解\n15:30 对比品鉴\n16:30 自由交流",
@@ -94,7 +103,12 @@ def _register(session: Session, g: Gathering, customer_ids: list[int]) -> int:
 
 
 def _past_meetup(
-    session: Session, workspace_id: int, community_id: int | None, customer_ids: list[int], rng: random.Random
+    session: Session,
+    workspace_id: int,
+    community_id: int | None,
+    customer_ids: list[int],
+    rng: random.Random,
+    tz: str,
 ) -> int:
     """A meetup held twelve days ago: rows written as they happened (registration was open back then)."""
     g = manage.create_gathering(
@@ -102,8 +116,10 @@ def _past_meetup(
         workspace_id=workspace_id,
         data=_spec(
             PAST_TITLE,
-            timedelta(days=-12),
+            -12,
+            14,
             3,
+            tz,
             format="meetup",
             description="明前龙井品鉴与手工炒茶体验。",
             agenda="14:00 签到\n14:30 炒茶体验\n15:30 品鉴\n16:30 合影",
@@ -117,7 +133,7 @@ def _past_meetup(
     g.status, g.published_at = "finished", g.starts_at - timedelta(days=14)
     for i, cid in enumerate(customer_ids):
         customer = audience_service.get_customer(session, workspace_id=workspace_id, customer_id=cid)
-        queued = g.starts_at - timedelta(days=10, hours=-i)
+        queued = g.starts_at - timedelta(days=10 - i // 4, hours=rng.randint(0, 9), minutes=rng.randint(0, 59))
         cancelled = i % 11 == 5
         reg = GatheringRegistration(
             workspace_id=workspace_id,
