@@ -259,3 +259,22 @@ def test_demo_builds_a_tree_rewards_and_a_flag_once(db: Session, tenant: Tenant)
     rep = fission.build_report(db, workspace_id=ws, community_id=c.id)
     assert rep.max_depth == 4 and rep.fraud_referrals == 1 and rep.flags == {"open": 1}
     assert fission.ensure_demo_fission(db, workspace_id=ws) == {}  # idempotent
+
+
+def test_approving_an_invited_request_records_the_referral(db: Session, tenant: Tenant) -> None:
+    ws = tenant.workspace_id
+    c = community(db, ws, visibility="private")
+    host, friend = customers(db, ws, 2)
+    member_of(db, ws, c.id, host)
+    db.commit()
+    link = fission.personal_invite(db, workspace_id=ws, community_id=c.id, customer_id=host)
+    db.commit()
+    asked = _join(db, ws, link.code, friend, device="dev-f")
+    assert asked.member.status == "pending" and asked.referral is None
+    assert fission.build_report(db, workspace_id=ws, community_id=c.id).joins_via_invite == 0
+    community_service.approve_member(db, workspace_id=ws, community_id=c.id, member_id=asked.member.id)
+    db.commit()  # the member_joined signal records the referral in its own transaction
+    db.expire_all()
+    referral = fission.get_referral(db, c.id, friend)
+    assert referral is not None and referral.inviter_customer_id == host and referral.device_id == "dev-f"
+    assert fission.build_report(db, workspace_id=ws, community_id=c.id).joins_via_invite == 1

@@ -300,6 +300,19 @@ def join_by_invite(
     return JoinResult(member, invite, False, referral)
 
 
+def mark_use_active(session: Session, *, invite_id: int, customer_id: int) -> None:
+    """A pending join through this invite was approved: it now counts as a join via invite."""
+    session.execute(
+        update(InviteUse)
+        .where(
+            InviteUse.invite_id == invite_id,
+            InviteUse.customer_id == customer_id,
+            InviteUse.member_status != "active",
+        )
+        .values(member_status="active")
+    )
+
+
 def use_device(session: Session, *, invite_id: int, customer_id: int) -> str:
     """The device a customer used on an invite (for referrals recorded later, on approval)."""
     return (

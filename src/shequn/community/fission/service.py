@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from shequn.community.fission import fraud, rewards, tree
+from shequn.community.fission import fraud, invites, rewards, tree
 from shequn.community.fission.demo import ensure_demo_fission
 from shequn.community.fission.fraud import count_flags, get_flag, get_settings, list_flags, update_settings
 from shequn.community.fission.invites import (
@@ -125,6 +125,8 @@ def on_member_joined(
     inviter_customer_id: int | None,
 ) -> Referral | None:
     """A member became active (e.g. an operator approved an invited join): record the referral once."""
+    if invite_id is not None:
+        invites.mark_use_active(session, invite_id=invite_id, customer_id=customer_id)
     if invite_id is None or inviter_customer_id is None:
         return None
     known = get_referral(session, community_id, customer_id)

@@ -30,8 +30,9 @@ def qualify_all() -> None:
 
 def _on_joined(signal: Signal) -> None:
     p = signal.payload
-    if p.get("invite_id") is None or p.get("inviter_customer_id") is None:
+    if p.get("invite_id") is None:
         return
+    inviter = p.get("inviter_customer_id")
     with session_scope() as session:
         service.on_member_joined(
             session,
@@ -39,7 +40,7 @@ def _on_joined(signal: Signal) -> None:
             community_id=int(p["community_id"]),
             customer_id=int(p["customer_id"]),
             invite_id=int(p["invite_id"]),
-            inviter_customer_id=int(p["inviter_customer_id"]),
+            inviter_customer_id=int(inviter) if inviter is not None else None,
         )
 
 

@@ -26,7 +26,7 @@ CRAWLER_MARKS = ("bot", "spider", "crawler", "preview", "feishu", "lark", "dingt
 
 def _is_crawler(request: Request) -> bool:
     agent = request.headers.get("user-agent", "").lower()
-    return not agent or any(mark in agent for mark in CRAWLER_MARKS)
+    return request.method == "HEAD" or not agent or any(mark in agent for mark in CRAWLER_MARKS)
 
 
 def _public(db: Session, invite: fission_service.Invite) -> InvitePublicOut:
