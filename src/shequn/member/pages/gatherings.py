@@ -286,6 +286,7 @@ def ticket_page(ws_slug: str, gathering_id: DbId, request: Request, db: Session 
         join_url=t.join_url,
         feedback=gatherings_service.get_feedback_of(db, gathering_id=g.id, customer_id=member.customer_id),
         can_self_checkin=g.mode == "online" and _window_open(g),
+        checkin_minutes=g.checkin_opens_minutes,
     )
 
 
