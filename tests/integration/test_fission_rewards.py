@@ -278,3 +278,22 @@ def test_approving_an_invited_request_records_the_referral(db: Session, tenant: 
     referral = fission.get_referral(db, c.id, friend)
     assert referral is not None and referral.inviter_customer_id == host and referral.device_id == "dev-f"
     assert fission.build_report(db, workspace_id=ws, community_id=c.id).joins_via_invite == 1
+
+
+def test_the_community_demo_job_runs_the_fission_step(db: Session, tenant: Tenant) -> None:
+    from shequn.community import tasks as community_tasks
+    from shequn.core.jobs import enqueue_job
+    from shequn.core.models import JobRun
+
+    ws = tenant.workspace_id
+    customers(db, ws, 120, prefix="demojob")
+    db.commit()
+    enqueue_job(db, workspace_id=ws, kind=community_tasks.DEMO_JOB, params={"scale": 0.4})
+    db.commit()
+    db.expire_all()
+    job = db.scalar(select(JobRun).where(JobRun.kind == community_tasks.DEMO_JOB))
+    assert job is not None and job.status == "succeeded", job.error if job else None
+    part = job.result["fission"]
+    assert part["referrals"] == 9 and part["rewards"] >= 1
+    rep = fission.build_report(db, workspace_id=ws, community_id=part["community_id"])
+    assert rep.max_depth == 4 and rep.flags == {"open": 1}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
@@ -28,7 +28,9 @@ def ensure_demo_fission(session: Session, *, workspace_id: int) -> dict[str, Any
     community = session.scalar(
         select(Community)
         .where(Community.workspace_id == workspace_id, Community.status == "active")
-        .order_by(Community.visibility == "private", Community.id)  # open groups show a whole tree
+        # An invite-only (semi-public) group is where fission shows best; private ones would leave joins pending.
+        .order_by(case((Community.visibility == "semi_public", 0), (Community.visibility == "public", 1), else_=2))
+        .order_by(Community.id.desc())
         .limit(1)
     )
     if community is None:
