@@ -27,6 +27,8 @@ def test_demo_job_creates_communities_once_and_runs_later_steps(db: Session, ten
         seen.append(len(community_service.list_communities(session, workspace_id=workspace_id)))
         return {"ok": 1}
 
+    others = dict(tasks.DEMO_STEPS)  # fission/ugc/gatherings test their own demo data
+    tasks.DEMO_STEPS.clear()
     tasks.register_demo_step("test_step", step)
     try:
         enqueue_job(db, workspace_id=ws, kind=tasks.DEMO_JOB, params={"scale": 0.5})
@@ -34,7 +36,8 @@ def test_demo_job_creates_communities_once_and_runs_later_steps(db: Session, ten
         enqueue_job(db, workspace_id=ws, kind=tasks.DEMO_JOB, params={"scale": 0.5})  # a second run adds nothing
         db.commit()
     finally:
-        tasks.DEMO_STEPS.pop("test_step")
+        tasks.DEMO_STEPS.clear()
+        tasks.DEMO_STEPS.update(others)
     db.expire_all()
     jobs = db.scalars(select(JobRun).where(JobRun.kind == tasks.DEMO_JOB)).all()
     assert [j.status for j in jobs] == ["succeeded", "succeeded"], [j.error for j in jobs]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,6 +17,9 @@ from shequn.community.membership import get_community
 from shequn.community.models import CommunityActivityDaily, CommunityMember
 from shequn.core.clock import utcnow
 from shequn.core.errors import ValidationFailed
+from shequn.identity import service as identity_service
+
+EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,11 @@ class ActivityIn:
     customer_id: int
     kind: str
     at: datetime
+
+
+def local_day(at: datetime, tz: ZoneInfo | None) -> int:
+    """Days since 1970-01-01 of the local date of at in tz."""
+    return ((at.astimezone(tz) if tz else at).date() - EPOCH).days
 
 
 def record_activity(
@@ -39,13 +48,20 @@ def record_activity(
 
 
 def record_activities(session: Session, *, workspace_id: int, items: Sequence[ActivityIn]) -> None:
-    """Record many activities at once (demo loads, imports): summed per member, kind and day, then upserted."""
+    """Record many activities at once (demo loads, imports): summed per member, kind and day, then upserted.
+
+    The community counters count the workspace's local days (what operators call "a day"); the audience
+    feature table keeps its own UTC days.
+    """
     counts: dict[tuple[int, int, str, int], int] = defaultdict(int)
+    events: dict[tuple[int, str, int], int] = defaultdict(int)
     latest: dict[tuple[int, int], datetime] = {}
+    tz = ZoneInfo(identity_service.workspace_timezone(session, workspace_id)) if items else None
     for item in items:
         if not item.kind or len(item.kind) > 16:
             raise ValidationFailed(details=[{"field": "kind", "message": "1 to 16 characters"}])
-        counts[(item.community_id, item.customer_id, item.kind, audience_service.epoch_day(item.at))] += 1
+        counts[(item.community_id, item.customer_id, item.kind, local_day(item.at, tz))] += 1
+        events[(item.customer_id, item.kind, audience_service.epoch_day(item.at))] += 1
         key = (item.community_id, item.customer_id)
         latest[key] = max(latest.get(key, item.at), item.at)
     if not counts:

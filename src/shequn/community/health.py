@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from shequn.audience import service as audience_service
 from shequn.audience.errors import CustomerNotFound
 from shequn.community import membership
+from shequn.community.activity import EPOCH, local_day
 from shequn.community.models import (
     CommunityActivityDaily,
     CommunityEnforcement,
@@ -107,7 +108,7 @@ def community_health(session: Session, *, workspace_id: int, community_id: int, 
     community = membership.get_community(session, workspace_id=workspace_id, community_id=community_id)
     tz = ZoneInfo(identity_service.workspace_timezone(session, workspace_id))
     now = utcnow()
-    today = audience_service.epoch_day(now)
+    today = local_day(now, tz)
     start = now - timedelta(days=days)
     members = community.members_count
     active_7d = _active(session, community_id, today - 6)
@@ -162,19 +163,20 @@ def community_health(session: Session, *, workspace_id: int, community_id: int, 
         enforcements_30d=int(enforcements or 0),
         appeals_pending=int(appeals or 0),
         members_by_day=_members_by_day(session, community_id, members, start, days, tz),
-        posts_by_day=[
-            (date(1970, 1, 1) + timedelta(days=d), int(posts.get(d, 0))) for d in range(today - days + 1, today + 1)
-        ],
+        posts_by_day=[(EPOCH + timedelta(days=d), int(posts.get(d, 0))) for d in range(today - days + 1, today + 1)],
         activity_by_kind={str(k): int(v) for k, v in kinds.items()},
-        top_contributors=top_contributors(session, workspace_id=workspace_id, community_id=community_id, days=days),
+        top_contributors=top_contributors(
+            session, workspace_id=workspace_id, community_id=community_id, days=days, today=today
+        ),
     )
 
 
 def top_contributors(
-    session: Session, *, workspace_id: int, community_id: int, days: int = 30, limit: int = 10
+    session: Session, *, workspace_id: int, community_id: int, days: int = 30, limit: int = 10, today: int | None = None
 ) -> list[Contributor]:
     """Members with the most activity (posts, answers, reviews, check-ins …) in the last days."""
-    today = audience_service.epoch_day(utcnow())
+    if today is None:
+        today = local_day(utcnow(), ZoneInfo(identity_service.workspace_timezone(session, workspace_id)))
     total = func.sum(CommunityActivityDaily.count)
     rows = session.execute(
         select(CommunityActivityDaily.customer_id, total)

@@ -60,7 +60,7 @@ def day_bars(points: list[tuple[date, int]], *, title: str, width: int = 560, he
             f'<rect class="bar" x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{max(slot * 0.7, 1):.1f}" '
             f'height="{h:.1f}" rx="1"><title>{day:%m-%d}: {escape(fmt.number(value))}</title></rect>'
         )
-        if i % 7 == 0 or i == len(points) - 1:
+        if (i % 7 == 0 and len(points) - 1 - i >= 3) or i == len(points) - 1:
             parts.append(
                 f'<text class="axis" x="{x + slot * 0.35:.1f}" y="{height - 6}" text-anchor="middle">{day:%m-%d}</text>'
             )
