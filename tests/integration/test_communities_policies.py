@@ -230,3 +230,22 @@ def test_plugged_in_policy_runs_after_the_built_ins(db: Session, tenant: Tenant)
         assert refused is not None and refused["policy"] == "no_shouting"
     finally:
         community_service.POLICIES.pop("no_shouting")
+
+
+def test_expired_mutes_are_lifted_by_the_periodic_job(db: Session, tenant: Tenant) -> None:
+    from shequn.community import tasks
+
+    ws = tenant.workspace_id
+    c, cid = _setup(db, ws)
+    m = _member(db, ws, c, cid)
+    community_service.operator_action(db, workspace_id=ws, community_id=c, member_id=m.id, action="mute", minutes=5)
+    db.commit()
+    tasks.lift_mutes()
+    assert _member(db, ws, c, cid).status == "muted"  # not yet
+    m = _member(db, ws, c, cid)
+    m.muted_until = utcnow() - timedelta(seconds=1)
+    db.commit()
+    tasks.lift_mutes()
+    m = _member(db, ws, c, cid)
+    assert m.status == "active" and m.muted_until is None
+    assert community_service.get_community(db, workspace_id=ws, community_id=c).members_count == 1

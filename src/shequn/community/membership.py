@@ -495,3 +495,29 @@ def change_role(
     )
     session.flush()
     return member
+
+
+def lift_expired_mutes(session: Session, *, workspace_id: int, now: datetime | None = None) -> int:
+    """Unmute every member of the workspace whose mute has run out (history 'unmuted'); returns how many."""
+    now = now or utcnow()
+    expired = session.scalars(
+        select(CommunityMember).where(
+            CommunityMember.workspace_id == workspace_id,
+            CommunityMember.status == "muted",
+            CommunityMember.muted_until <= now,
+        )
+    ).all()
+    for member in expired:
+        unmute_member(session, member=member)
+    return len(expired)
+
+
+def workspaces_with_expired_mutes(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Workspaces that have a member whose mute has run out (the periodic job's work list)."""
+    return list(
+        session.scalars(
+            select(CommunityMember.workspace_id)
+            .where(CommunityMember.status == "muted", CommunityMember.muted_until <= (now or utcnow()))
+            .distinct()
+        )
+    )

@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
 from shequn.commerce import service as commerce_service
+from shequn.community import membership
 from shequn.community.demo import ensure_demo_communities
 from shequn.community.merges import move_on_merge
 from shequn.core import signals
 from shequn.core.db import session_scope
-from shequn.core.jobs import JobContext, enqueue_job, register_job
+from shequn.core.jobs import JobContext, enqueue_job, register_job, register_periodic
 
 DEMO_JOB = "community.demo"
 DemoStep = Callable[[Session, int], dict[str, Any]]
@@ -40,6 +41,15 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     return result
 
 
+def lift_mutes() -> None:
+    """Every 10 minutes: members whose mute ran out are active again (each workspace in its own commit)."""
+    with session_scope() as session:
+        workspace_ids = membership.workspaces_with_expired_mutes(session)
+    for workspace_id in workspace_ids:
+        with session_scope() as session:
+            membership.lift_expired_mutes(session, workspace_id=workspace_id)
+
+
 def _on_demo_loaded(signal: signals.Signal) -> None:
     with session_scope() as session:
         enqueue_job(session, workspace_id=signal.workspace_id, kind=DEMO_JOB, params={})
@@ -49,4 +59,5 @@ def register() -> None:
     """Register the demo job (started when the demo brand's orders are loaded) and the merge hook."""
     register_job(DEMO_JOB, run_demo)
     audience_service.register_merge_hook(move_on_merge)
+    register_periodic("community.lift_mutes", lift_mutes, hour="*", minute="*/10")
     signals.connect(commerce_service.DEMO_LOADED, _on_demo_loaded)
