@@ -5,7 +5,9 @@ as -1 or a mask), their tags and their customer_activity rows. It is cached per 
 in this process and kept current from the customer change log: every evaluation first reloads only
 the customers logged since it last looked, and rebuilds from scratch when the workspace's epoch moved
 (RFM, lifecycle, huge imports), when the backlog is large, or when it has not looked for a long time.
-Segment references read segment_members from the database at evaluation time.
+Segment references read segment_members from the database at evaluation time. Besides full evaluations,
+the incremental job uses it for the changed customers: evaluate_ids, and the inputs of their lifecycle
+and interests (order_days, activity_of, tags_of).
 
 The semantics are exactly rule_py's (see rules.py); property tests hold engine, rule_py and rule_sql
 equal on SQLite and PostgreSQL.

@@ -1,10 +1,12 @@
 """Segments: saved audiences over the rule language, kept current incrementally, with membership history.
 
 A dynamic segment is refreshed two ways. Incrementally: every change to a customer's features is
-logged in customer_changes; after commit a job re-evaluates only the logged customers against every
-dynamic segment (rule_sql restricted to those ids) and records who entered or left. Fully: a job
-re-evaluates the whole workspace (the numpy engine when available, else SQL) — nightly, after
-whole-workspace changes (RFM, lifecycle), and when a rule is edited. Static segments are snapshots.
+logged in customer_changes; after commit a job re-derives lifecycle, interests and rule tags for only
+the logged customers, re-evaluates them against every dynamic segment and records who entered or left
+(with the numpy engine, the default, it all reads the warm snapshot, caught up before the job writes;
+with the SQL engine, rule_sql restricted to those ids). Fully: a job re-evaluates the whole workspace —
+nightly, after whole-workspace changes (RFM, lifecycle), and when a rule is edited. Static segments are
+snapshots.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.audience import engine, rule_sql
-from shequn.audience.activity import get_settings
+from shequn.audience.activity import get_settings, quiet_changes
 from shequn.audience.errors import SegmentNotFound
 from shequn.audience.interests import refresh_interests
 from shequn.audience.lifecycle import refresh_lifecycle
@@ -438,6 +440,11 @@ def apply_changes(session: Session, *, workspace_id: int, as_of: datetime | None
         stats["catch_up_ms"] = _ms_since(started)
     settings = get_settings(session, workspace_id=workspace_id)  # row lock: one applier at a time
     now = as_of or utcnow()
+    # A round derives lifecycle, interests, then rule tags, then evaluates segments, each after what it
+    # reads, so the changes it logs itself are settled for the customers it went through, unless a rule
+    # tag reads a segment (evaluated after it): then those customers go round again.
+    closed = not any(_tag_refs(t) for t in rule_tags_in_order(session, workspace_id=workspace_id))
+    settled: set[int] = set()
     while True:
         rows = session.execute(
             select(CustomerChange.id, CustomerChange.customer_id)
@@ -447,10 +454,13 @@ def apply_changes(session: Session, *, workspace_id: int, as_of: datetime | None
         ).all()
         if not rows:
             break
-        ids = sorted({cid for _, cid in rows})
-        stats["customers"] += len(ids)
-        stats["rounds"] += 1
-        _reevaluate(session, workspace_id, ids, now, stats)
+        own = quiet_changes(session) if closed else {}
+        ids = sorted({cid for i, cid in rows if not (i in own and cid in settled)})
+        if ids:
+            stats["customers"] += len(ids)
+            stats["rounds"] += 1
+            _reevaluate(session, workspace_id, ids, now, stats)
+            settled.update(ids)
         settings.changes_cursor = rows[-1][0]
         session.flush()
     return stats

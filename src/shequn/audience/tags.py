@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shequn.audience import rule_sql
-from shequn.audience.activity import mark_changed
+from shequn.audience.activity import TAGS, mark_changed
 from shequn.audience.identities import KINDS as KINDS_OF_IDENTITIES
 from shequn.audience.identities import match_key
 from shequn.audience.models import Customer, CustomerTag, Segment, Tag
@@ -742,7 +742,7 @@ def _sync_rule_tag(session: Session, tag: Tag, as_of: datetime, ids: Sequence[in
         changed.update(_drop_non_members(session, tag, members, chunk))
         changed.update(_add_members(session, tag, members, "rule", chunk))
     recount_tags(session, workspace_id=tag.workspace_id, tags=[tag], now=as_of)
-    mark_changed(session, workspace_id=tag.workspace_id, customer_ids=changed)
+    mark_changed(session, workspace_id=tag.workspace_id, customer_ids=changed, kinds=TAGS)
     return changed
 
 
