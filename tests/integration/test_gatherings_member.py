@@ -200,3 +200,18 @@ def test_login_required_and_isolation(client, db: Session, tenant: Tenant, other
     assert r.status_code == 422
     assert client.post(f"{MAPI}/{theirs.id}/register", json={"workspace": tenant.slug}).status_code == 404
     assert db.scalar(select(func.count()).select_from(GatheringRegistration)) == 0
+
+
+def test_a_cancelled_gathering_says_so_on_the_ticket(client, db: Session, tenant: Tenant) -> None:
+    g = gathering(db, tenant)
+    a, b = people(db, tenant, 2)
+    sign_in(client, tenant, a)
+    client.post(f"{MAPI}/{g.id}/register", json={"workspace": tenant.slug})
+    service.cancel_gathering(db, workspace_id=tenant.workspace_id, gathering_id=g.id, reason="台风")
+    db.commit()
+    ticket = client.get(f"/m/{tenant.slug}/g/{g.id}/ticket").text
+    assert "data-gathering-cancelled" in ticket and "data-code" not in ticket and "data-cancel" not in ticket
+    assert f'data-gathering="{g.id}"' not in client.get(f"/m/{tenant.slug}/g").text  # no longer open
+    sign_in(client, tenant, b)
+    r = client.post(f"{MAPI}/{g.id}/register", json={"workspace": tenant.slug})
+    assert r.status_code == 409 and r.json()["code"] == "gathering_not_open"

@@ -157,11 +157,13 @@ def register(
     """Register a customer: a seat if one is free, else the waitlist (or GatheringFull without one)."""
     now = now or utcnow()
     g = get_gathering_for_update(session, workspace_id=workspace_id, gathering_id=gathering_id)
+    # A merged-away customer registers as the surviving record (one person, one place).
+    customer = audience_service.get_customer(session, workspace_id=workspace_id, customer_id=customer_id)
+    customer_id = customer.id
     existing = find_registration(session, gathering_id=g.id, customer_id=customer_id)
     if existing is not None and existing.status != "cancelled":
         return RegisterResult(existing, True)
     check_can_register(session, g, customer_id=customer_id, now=now)
-    customer = audience_service.get_customer(session, workspace_id=workspace_id, customer_id=customer_id)
     for _ in range(CODE_ATTEMPTS):
         try:
             with session.begin_nested():  # the seat and the row commit together or not at all

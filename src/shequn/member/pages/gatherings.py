@@ -66,7 +66,7 @@ def _ticket(request: Request, db: Session, g: Any, reg: Any) -> TicketOut:
         registration=_reg_out(db, reg),
         checkin_url=url,
         qr_svg=gatherings_service.qr_svg(url) if reg.status == "confirmed" else "",
-        join_url=g.join_url if reg.status == "confirmed" and g.mode == "online" else "",
+        join_url=g.join_url if reg.status == "confirmed" and g.mode == "online" and g.status == "published" else "",
     )
 
 
