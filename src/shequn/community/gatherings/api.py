@@ -12,6 +12,8 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from shequn.community.gatherings import service
+from shequn.community.gatherings.errors import RegistrationNotFound
+from shequn.community.gatherings.models import GatheringRegistration
 from shequn.community.gatherings.schemas import (
     CancelIn,
     CheckinIn,
@@ -36,11 +38,10 @@ from shequn.identity.service import Actor
 router = APIRouter(prefix="/api/v1/gatherings", tags=["gatherings"])
 
 
-def registration_out(db: Session, reg: object) -> RegistrationOut:
+def registration_out(db: Session, reg: GatheringRegistration) -> RegistrationOut:
     """A registration with its waitlist position."""
     out = RegistrationOut.model_validate(reg)
-    if out.status == "waitlisted":
-        out.waitlist_position = service.waitlist_position(db, reg)  # type: ignore[arg-type]
+    out.waitlist_position = service.waitlist_position(db, reg)
     return out
 
 
@@ -184,8 +185,6 @@ def cancel_registration(
     """Cancel someone's place (the first on the waitlist moves up)."""
     reg = service.get_registration(db, workspace_id=actor.workspace_id, registration_id=registration_id)
     if reg.gathering_id != gathering_id:
-        from shequn.community.gatherings.errors import RegistrationNotFound
-
         raise RegistrationNotFound(id=registration_id)
     reg = service.cancel_registration(
         db, workspace_id=actor.workspace_id, registration_id=registration_id, by="operator"
