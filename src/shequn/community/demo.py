@@ -103,7 +103,7 @@ def _populate(
             membership.change_role(session, member=member, role="admin" if i == 0 else "moderator")
             continue
         if rng.random() < 0.12:  # churn: a few leave some days later
-            left = min(now, joined + timedelta(days=rng.uniform(2, 40)))
+            left = joined + (now - joined) * rng.uniform(0.2, 0.9)
             membership.leave_community(session, workspace_id=ws, community_id=cid, customer_id=customer_id, at=left)
             continue
         if rng.random() < 0.55:  # the active core posts, answers, reviews and checks in

@@ -159,8 +159,11 @@ def _free_seat(session: Session, community: Community) -> None:
     session.refresh(community, ["members_count"])
 
 
-def _insert_member_row(session: Session, community: Community, customer_id: int, source: str) -> CommunityMember:
-    """Insert the (community, customer) row if missing — race-safe — and return it locked."""
+def _insert_member_row(
+    session: Session, community: Community, customer_id: int, source: str
+) -> tuple[CommunityMember, bool]:
+    """Insert the (community, customer) row if missing — race-safe — and return it locked, and whether
+    this call created it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
@@ -179,15 +182,16 @@ def _insert_member_row(session: Session, community: Community, customer_id: int,
             updated_at=now,
         )
         .on_conflict_do_nothing(index_elements=["community_id", "customer_id"])
+        .returning(CommunityMember.id)
     )
-    session.execute(stmt)
+    created = session.scalar(stmt) is not None
     member = session.scalar(
         _locked(session, _member_query(community.workspace_id, community.id, customer_id)).execution_options(
             populate_existing=True
         )
     )
     assert member is not None
-    return member
+    return member, created
 
 
 def log_change(
@@ -253,6 +257,7 @@ def activate(
     actor_operator_id: int | None = None,
     at: datetime | None = None,
     seat_taken: bool = False,
+    new: bool = False,
 ) -> None:
     """Seat a pending/left member: take a seat, start probation, log history, fire member_joined."""
     if member.status in SEATED:
@@ -260,7 +265,7 @@ def activate(
     if not seat_taken:
         _take_seat(session, community)
     now = at or utcnow()
-    previous = member.status
+    previous = "" if new else member.status
     member.status = "active"
     member.joined_at = now
     member.left_at = None
@@ -311,19 +316,19 @@ def join_community(
         return member  # asking twice is still one request
     if needs == "approval" and community.capacity is not None and community.members_count >= community.capacity:
         raise CommunityFull(details={"capacity": community.capacity})
-    seat_taken = False
+    seat_taken = created = False
     if member is None:
         if needs == "nothing":  # seat first, so a full community leaves no pending row behind
             _take_seat(session, community)
             seat_taken = True
-        member = _insert_member_row(session, community, customer_id, source)
+        member, created = _insert_member_row(session, community, customer_id, source)
         if member.status in SEATED or member.status == "removed":  # a concurrent join won the race
             if seat_taken:
                 _free_seat(session, community)
             if member.status == "removed":
                 raise MemberRemoved()
             return member
-    previous = member.status
+    previous = "" if created else member.status
     member.join_source = source
     member.invite_id = invite_id
     member.inviter_customer_id = inviter_customer_id
@@ -347,6 +352,7 @@ def join_community(
         actor_operator_id=actor_operator_id,
         at=at,
         seat_taken=seat_taken,
+        new=created,
     )
     return member
 
