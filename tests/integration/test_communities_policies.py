@@ -249,3 +249,15 @@ def test_expired_mutes_are_lifted_by_the_periodic_job(db: Session, tenant: Tenan
     m = _member(db, ws, c, cid)
     assert m.status == "active" and m.muted_until is None
     assert community_service.get_community(db, workspace_id=ws, community_id=c).members_count == 1
+
+
+def test_disguised_contact_details_are_still_caught(db: Session, tenant: Tenant) -> None:
+    ws = tenant.workspace_id
+    c, cid = _setup(db, ws, spam={"mute_at": 10, "remove_at": 10})
+    for text, reason in [
+        ("加ｖ：ａｂｃ１２３４５ 拿内部价", "wechat_id"),  # full-width letters and digits
+        ("加微\u200b信 abc12345", "wechat_id"),  # a zero-width space inside 微信
+        ("电话 １３８ ００１３ ８０００", "phone"),
+    ]:
+        refused = _post(db, ws, c, cid, text)
+        assert refused is not None and refused["reason"] == reason, (text, refused)

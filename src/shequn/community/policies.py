@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -31,6 +32,11 @@ class PostContext:
     has_media: bool
     now: datetime
     text_hash: str
+
+    @property
+    def plain(self) -> str:
+        """The text as the checks read it: NFKC (full-width ｗｘ → wx, ① → 1) without zero-width characters."""
+        return plain_text(self.text)
 
     @property
     def on_probation(self) -> bool:
@@ -95,9 +101,17 @@ PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)")
 QR_RE = re.compile(r"(二维码|扫码|扫一扫|qr\s?code)", re.I)
 
 
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
+
+
+def plain_text(text: str) -> str:
+    """What spammers' disguises reduce to: NFKC-folded, invisible characters removed."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+
+
 def normalized_hash(text: str) -> str:
     """Hash of the text without spaces and punctuation, so trivially varied copies still match."""
-    core = re.sub(r"[\W_]+", "", text.lower())
+    core = re.sub(r"[\W_]+", "", plain_text(text).lower())
     return hashlib.md5(core.encode(), usedforsecurity=False).hexdigest()
 
 
@@ -138,14 +152,15 @@ class SpamPolicy:
 
     def evaluate(self, ctx: PostContext, config: dict[str, Any]) -> Finding | None:
         """The first spam signal found, as a strike."""
+        text = ctx.plain
         checks = (("wechat_ids", WECHAT_RE, "wechat_id"), ("phones", PHONE_RE, "phone"), ("qr", QR_RE, "qr_code"))
         for switch, pattern, reason in checks:
-            m = pattern.search(ctx.text) if config[switch] else None
+            m = pattern.search(text) if config[switch] else None
             if m:
-                return Finding(self.kind, reason, {"excerpt": _excerpt(ctx.text, m)}, strike=True)
-        m = URL_RE.search(ctx.text) if config["links"] else None
+                return Finding(self.kind, reason, {"excerpt": _excerpt(text, m)}, strike=True)
+        m = URL_RE.search(text) if config["links"] else None
         if m:
-            return Finding(self.kind, "link", {"excerpt": _excerpt(ctx.text, m)}, strike=True)
+            return Finding(self.kind, "link", {"excerpt": _excerpt(text, m)}, strike=True)
         since = ctx.now - timedelta(hours=config["repeat_hours"])
         same = ctx.session.scalar(
             select(func.count())
@@ -186,7 +201,7 @@ class BannedWordsPolicy:
 
     def evaluate(self, ctx: PostContext, config: dict[str, Any]) -> Finding | None:
         """The banned words the text contains (case-insensitive)."""
-        lowered = ctx.text.lower()
+        lowered = ctx.plain.lower()
         hits = [w for w in config["words"] if w.lower() in lowered]
         if hits:
             return Finding(self.kind, "banned_word", {"words": hits[:10]}, strike=bool(config["strike"]))
@@ -252,7 +267,7 @@ class ProbationPolicy:
         until = ctx.member.probation_until.isoformat() if ctx.member.probation_until else None
         if config["no_media"] and ctx.has_media:
             return Finding(self.kind, "probation_media", {"probation_until": until})
-        if config["no_links"] and URL_RE.search(ctx.text):
+        if config["no_links"] and URL_RE.search(ctx.plain):
             return Finding(self.kind, "probation_link", {"probation_until": until})
         count = _posts_since(ctx, ctx.now - timedelta(days=1))
         if count >= config["max_posts_per_day"]:
