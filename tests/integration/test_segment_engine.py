@@ -804,3 +804,39 @@ def test_snapshot_derivation_equals_the_database_one(db: Session, tenant: Tenant
 
     engine.catch_up(db, workspace_id=ws)
     assert derive("numpy") == derive("sql")
+
+
+def test_a_merge_computed_outside_the_lock_keeps_what_changed_meanwhile() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    model: list[tuple[int, int, int, int]] = []  # (code, customer row, day, count)
+
+    def rows(n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        code = rng.integers(0, 5, n).astype(np.int32)
+        cols = {"cust": rng.integers(0, 100, n).astype(np.int32), "day": rng.integers(0, 50, n).astype(np.int32)}
+        cols["count"] = rng.integers(1, 9, n).astype(np.int64)
+        model.extend(
+            zip(code.tolist(), cols["cust"].tolist(), cols["day"].tolist(), cols["count"].tolist(), strict=True)
+        )
+        return code, cols
+
+    def drop(grouped: Any, customers: list[int]) -> None:
+        flag = np.zeros(100, bool)
+        flag[customers] = True
+        grouped.drop(flag)
+        model[:] = [r for r in model if not flag[r[1]]]
+
+    grouped = engine._Grouped(*rows(2_000))
+    drop(grouped, [1, 2, 3])
+    grouped.append(*rows(300))
+    gen, view = grouped.view()
+    drop(grouped, [2, 5, 8])  # while the merge runs: drops of merged rows and of tail rows
+    grouped.append(*rows(200))
+    drop(grouped, [9])
+    grouped.install(gen, engine._merged(view))
+    for code in range(5):
+        cust, day, count = grouped.select(code, ["day", "count"])
+        got = sorted(zip(cust.tolist(), day.tolist(), count.tolist(), strict=True))
+        assert got == sorted((c, d, n) for k, c, d, n in model if k == code)
+    assert len(grouped) == len(model)

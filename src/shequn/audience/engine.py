@@ -42,6 +42,7 @@ REBUILD_BACKLOG = 100_000  # more logged changes than this since the last look: 
 MERGE_SHARE = 0.1
 MERGE_IN_BACKGROUND = True  # on a thread, after the evaluation that crowded the snapshot has returned
 LAG = 600.0  # seconds a change-log row may take to become visible after it was written (open transactions)
+RESCAN_EVERY = 1.0  # seconds between re-reads of log ids below the newest applied that were missing
 STALE_AFTER = 12 * 3600.0  # seconds without a look after which the log may have been pruned: rebuild
 PG_READERS = 2  # connections reading customer_activity in parallel during a PostgreSQL build
 PG_CHUNK = 1_000_000  # activity ids per array query (bounds the server's memory per query)
@@ -135,6 +136,11 @@ class _Grouped:
         self.dead = 0
         self.tail_code = code[:0].astype(np.int32)
         self.tail = {name: values[:0] for name, values in cols.items()}
+        # For a merge computed outside the lock: which append each tail row came with, and the customer
+        # rows dropped since the merge took its view.
+        self.gen = 0
+        self.tail_gen = np.zeros(0, np.int32)
+        self.dropped: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.base["cust"]) - self.dead + len(self.tail_code)
@@ -163,6 +169,8 @@ class _Grouped:
 
     def drop(self, flag: np.ndarray) -> None:
         """Mask the rows of customer rows flagged True (they are about to be reloaded)."""
+        if self.dropped is not None:
+            self.dropped.append(np.flatnonzero(flag))
         hit = flag[self.base["cust"]]
         if self.live is not None:
             hit &= self.live
@@ -173,12 +181,15 @@ class _Grouped:
         if len(self.tail_code):
             keep = ~flag[self.tail["cust"]]
             self.tail_code = self.tail_code[keep]
+            self.tail_gen = self.tail_gen[keep]
             self.tail = {name: values[keep] for name, values in self.tail.items()}
 
     def append(self, code: np.ndarray, cols: dict[str, np.ndarray]) -> None:
         """Add rows (codes may be new) to the unsorted tail."""
         if not len(code):
             return
+        self.gen += 1
+        self.tail_gen = np.concatenate([self.tail_gen, np.full(len(code), self.gen, np.int32)])
         self.tail_code = np.concatenate([self.tail_code, code.astype(np.int32)])
         self.tail = {name: np.concatenate([self.tail[name], cols[name]]) for name in self.tail}
 
@@ -188,25 +199,53 @@ class _Grouped:
 
     def merge(self) -> None:
         """Fold the tail into the sorted base and forget masked rows (linear: the base is already sorted)."""
-        n_codes = max(len(self.offsets) - 1, int(self.tail_code.max(initial=-1)) + 1)
-        base_code = np.repeat(np.arange(len(self.offsets) - 1, dtype=np.int32), np.diff(self.offsets))
-        base = dict(self.base)
-        if self.live is not None:
-            base_code = base_code[self.live]
-            base = {name: values[self.live] for name, values in base.items()}
-        order = _sort_order(self.tail_code, self.tail.get("day"))
-        tail_code = self.tail_code[order]
-        tail = {name: values[order] for name, values in self.tail.items()}
-        at = np.searchsorted(_sort_key(base_code, base.get("day")), _sort_key(tail_code, tail.get("day")), "right")
-        for name, values in base.items():
-            extra = tail[name]
-            kind = np.promote_types(values.dtype, _fit(extra).dtype if extra.dtype.kind == "i" else extra.dtype)
-            self.base[name] = np.insert(values.astype(kind, copy=False), at, extra)
-        codes = np.insert(base_code, at, tail_code)
-        self.offsets = np.searchsorted(codes, np.arange(n_codes + 1))
+        gen, view = self.view()
+        self.install(gen, _merged(view))
+
+    def view(self) -> tuple[int, tuple[Any, ...]]:
+        """What a merge reads, as it is now (drop and append replace arrays, never change them in place),
+        and from now on note the customer rows dropped, for install."""
+        self.dropped = []
+        return self.gen, (self.offsets, dict(self.base), self.live, self.tail_code, dict(self.tail))
+
+    def install(self, gen: int, merged: tuple[dict[str, np.ndarray], np.ndarray]) -> None:
+        """Take a merge of view() (taken at gen), keeping what changed since: rows appended after it stay
+        in the tail, and the merged rows of customers dropped after it are masked."""
+        dropped = np.concatenate(self.dropped) if self.dropped else np.zeros(0, np.int64)
+        self.dropped = None
+        self.base, self.offsets = merged
         self.live, self.dead = None, 0
-        self.tail_code = tail_code[:0]
-        self.tail = {name: values[:0] for name, values in tail.items()}
+        if len(dropped):
+            cust = self.base["cust"]
+            table = np.zeros(max(int(cust.max(initial=-1)), int(dropped.max())) + 1, bool)
+            table[dropped] = True
+            hit = table[cust]
+            self.dead = int(hit.sum())
+            self.live = ~hit if self.dead else None
+        later = self.tail_gen > gen
+        self.tail_code, self.tail_gen = self.tail_code[later], self.tail_gen[later]
+        self.tail = {name: values[later] for name, values in self.tail.items()}
+
+
+def _merged(view: tuple[Any, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(sorted base, offsets) of _Grouped.view() with the tail folded in and masked rows left out."""
+    offsets, base, live, tail_code, tail = view
+    n_codes = max(len(offsets) - 1, int(tail_code.max(initial=-1)) + 1)
+    base_code = np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets))
+    if live is not None:
+        base_code = base_code[live]
+        base = {name: values[live] for name, values in base.items()}
+    order = _sort_order(tail_code, tail.get("day"))
+    tail_code = tail_code[order]
+    tail = {name: values[order] for name, values in tail.items()}
+    at = np.searchsorted(_sort_key(base_code, base.get("day")), _sort_key(tail_code, tail.get("day")), "right")
+    out = {}
+    for name, values in base.items():
+        extra = tail[name]
+        kind = np.promote_types(values.dtype, _fit(extra).dtype if extra.dtype.kind == "i" else extra.dtype)
+        out[name] = np.insert(values.astype(kind, copy=False), at, extra)
+    codes = np.insert(base_code, at, tail_code)
+    return out, np.searchsorted(codes, np.arange(n_codes + 1))
 
 
 # --- what the database gives us ---------------------------------------------------------------------
@@ -661,6 +700,7 @@ class _Snapshot:
         self.top = 0  # the largest change-log id applied
         self.dirty: set[int] = set()
         self.synced_at = time.monotonic()
+        self.rescanned_at = 0.0
         self.merging = False
 
     def nbytes(self) -> int:
@@ -994,9 +1034,11 @@ def _sync(snap: _Snapshot, session: Session, bulk: Bulk, workspace_id: int, engi
         return None
     top = max(snap.top, snap.low_water)
     rows = _log(bulk, workspace_id, top, limit=REBUILD_BACKLOG + 1)
-    if top - snap.low_water > len(snap.seen):
-        # Ids we have not seen: other workspaces' rows, or rows of transactions open when we looked.
+    if top - snap.low_water > len(snap.seen) and time.monotonic() - snap.rescanned_at >= RESCAN_EVERY:
+        # Ids we have not seen: other workspaces' rows, or rows of transactions open when we looked. This
+        # re-reads the workspace's log of the last LAG seconds, so not at every look of a busy job.
         rows += [r for r in _log(bulk, workspace_id, snap.low_water, top) if r[0] not in snap.seen]
+        snap.rescanned_at = time.monotonic()
     if len(rows) > REBUILD_BACKLOG:
         return None
     # Customers created without a log entry (an import of people with no orders) still belong.
@@ -1117,12 +1159,22 @@ def _merge_soon(entry: _Entry, snap: _Snapshot) -> None:
     """Merge the snapshot's appended rows once the caller has its answer (10M rows take about a second)."""
 
     def run() -> None:
+        # The merge itself runs without the lock, so evaluations and reloads go on meanwhile (a job
+        # waiting a second or two for it would miss its target); install applies what they changed.
         with entry.lock:
-            if entry.snapshot is snap:
-                for rows in (snap.tags, snap.activity):
-                    if rows.crowded():
-                        rows.merge()
-            snap.merging = False
+            todo = [(rows, *rows.view()) for rows in (snap.tags, snap.activity) if rows.crowded()]
+        try:
+            done = [(rows, gen, _merged(view)) for rows, gen, view in todo]
+        except BaseException:
+            done = []
+            raise
+        finally:
+            with entry.lock:
+                for rows, gen, merged in done:
+                    rows.install(gen, merged)
+                for rows, *_ in todo:
+                    rows.dropped = None  # installed, or given up
+                snap.merging = False
 
     if MERGE_IN_BACKGROUND:
         threading.Thread(target=run, name="segment-snapshot-merge", daemon=True).start()
@@ -1268,11 +1320,21 @@ def tags_of(
         return out
 
 
-def catch_up(session: Session, *, workspace_id: int) -> None:
+def catch_up(session: Session, *, workspace_id: int, log: Sequence[tuple[int, int]] = ()) -> None:
     """Bring the workspace's snapshot up to date now (before the transaction writes, reloads read over
-    pooled connections in parallel; afterwards they must go through the session)."""
-    with _current(session, workspace_id):
-        pass
+    pooled connections in parallel; afterwards they must go through the session).
+
+    log: (id, customer id) change-log rows the caller is about to act on. Those the snapshot has not
+    applied (a transaction that committed an older id late, after the last re-read) are reloaded now.
+    """
+    with _current(session, workspace_id) as snap:
+        missed = [r for r in log if r[0] not in snap.seen and r[0] <= max(snap.top, snap.low_water)]
+        if missed:
+            _reload(snap, Bulk(session), workspace_id, {c for _, c in missed})
+            _note(snap, missed)
+            if _has_writes(Bulk(session)):
+                entry = _entry(session, workspace_id)
+                session.info.setdefault(_TOUCHED, []).append((entry, snap, {c for _, c in missed}))
 
 
 def snapshot_info(session: Session, *, workspace_id: int) -> SnapshotInfo | None:

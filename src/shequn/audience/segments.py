@@ -454,6 +454,8 @@ def apply_changes(session: Session, *, workspace_id: int, as_of: datetime | None
         ).all()
         if not rows:
             break
+        if _engine_enabled():
+            engine.catch_up(session, workspace_id=workspace_id, log=[(int(i), int(c)) for i, c in rows])
         own = quiet_changes(session) if closed else {}
         ids = sorted({cid for i, cid in rows if not (i in own and cid in settled)})
         if ids:
