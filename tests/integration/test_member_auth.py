@@ -130,3 +130,40 @@ def test_member_pages_set_a_device_cookie_and_render(client, db: Session, tenant
     assert client.get("/mstatic/m.js").status_code == 200
     # Console pages get no device cookie.
     assert "shequn_device" not in client.get("/healthz").headers.get("set-cookie", "")
+
+
+def test_a_member_sees_and_appeals_their_moderation_actions(client, db: Session, tenant: Tenant) -> None:
+    from tests.integration.test_communities_policies import _post, _setup
+
+    ws = tenant.workspace_id
+    c, cid = _setup(db, ws, spam={"mute_at": 2, "remove_at": 3, "mute_minutes": 30})
+    warned = _post(db, ws, c, cid, "加微信 tea_shop88 领优惠券")
+    assert warned is not None and warned["action"] == "warn"
+    client.get(_link(client, tenant, cid))
+    mine = client.get("/api/v1/m/enforcements").json()
+    assert [(e["action"], e["appeal_status"]) for e in mine] == [("warn", "none")]
+    page = client.get(f"/m/{tenant.slug}/")
+    assert "data-notices" in page.text and f"/api/v1/m/enforcements/{mine[0]['id']}/appeal" in page.text
+    url = f"/api/v1/m/enforcements/{mine[0]['id']}/appeal"
+    assert client.post(url, json={"text": ""}).status_code == 422
+    res = client.post(url, json={"text": "我只是分享，不是广告"}, headers={"Idempotency-Key": "appeal-1"})
+    assert res.status_code == 200 and res.json()["appeal_status"] == "pending"
+    replay = client.post(url, json={"text": "我只是分享，不是广告"}, headers={"Idempotency-Key": "appeal-1"})
+    assert replay.headers.get("idempotent-replayed") == "true"
+    assert client.post(url, json={"text": "再申诉一次"}).status_code >= 400  # once only
+    queue = community_service_queue(db, ws)
+    assert [e.appeal_text for e in queue] == ["我只是分享，不是广告"]
+    # Someone else's enforcement is not theirs to appeal.
+    other = Customer(workspace_id=ws, name="路人")
+    db.add(other)
+    db.commit()
+    client.cookies.clear()
+    client.get(_link(client, tenant, other.id))
+    assert client.post(url, json={"text": "x"}).status_code == 404
+
+
+def community_service_queue(db: Session, ws: int) -> list:
+    """The operators' appeal queue."""
+    from shequn.community import service as community_service
+
+    return community_service.list_enforcements(db, workspace_id=ws, appeal_status="pending")

@@ -318,4 +318,3 @@ def venue_checkin_page(
     )
 
 
-router.include_router(api)

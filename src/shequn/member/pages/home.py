@@ -32,13 +32,34 @@ def _communities(db: Session, member: mweb.Member) -> list[dict[str, Any]]:
     ]
 
 
+def _enforcements(db: Session, member: mweb.Member) -> list[dict[str, Any]]:
+    rows = community_service.list_enforcements(
+        db, workspace_id=member.workspace_id, customer_id=member.customer_id, limit=20
+    )
+    return [
+        {
+            "id": e.id,
+            "community_id": e.community_id,
+            "action": e.action,
+            "reason": e.reason,
+            "status": e.status,
+            "appeal_status": e.appeal_status,
+            "created_at": e.created_at.isoformat(),
+        }
+        for e in rows
+    ]
+
+
 @router.get("/m/{ws_slug}/", response_class=HTMLResponse)
 def home(ws_slug: str, request: Request, db: Session = Depends(get_db)) -> HTMLResponse:
     """My communities (or, for a visitor, how to join)."""
     workspace = mweb.workspace_by_slug(db, ws_slug)
     member = mweb.member_in(request, db, workspace)
     communities = _communities(db, member) if member else []
-    return mweb.render(request, "m_home.html", workspace=workspace, member=member, communities=communities)
+    notices = [e for e in _enforcements(db, member) if e["action"] != "refuse"] if member else []
+    return mweb.render(
+        request, "m_home.html", workspace=workspace, member=member, communities=communities, notices=notices
+    )
 
 
 @router.get("/m/{ws_slug}/auth")
@@ -81,7 +102,7 @@ def sign_out(ws_slug: str, request: Request, db: Session = Depends(get_db)) -> R
     return response
 
 
-@router.get("/api/v1/m/me")
+@api.get("/m/me")
 def me(member: mweb.Member = Depends(mweb.member), db: Session = Depends(get_db)) -> dict[str, Any]:
     """The signed-in member and their communities."""
     return {
@@ -90,6 +111,37 @@ def me(member: mweb.Member = Depends(mweb.member), db: Session = Depends(get_db)
         "workspace": member.workspace_slug,
         "communities": _communities(db, member),
     }
+
+
+@api.get("/m/enforcements")
+def my_enforcements(member: mweb.Member = Depends(mweb.member), db: Session = Depends(get_db)) -> list[dict[str, Any]]:
+    """Moderation actions taken on the signed-in member (warnings, mutes, removals, refused posts)."""
+    return _enforcements(db, member)
+
+
+class AppealIn(BaseModel):
+    """A member's appeal against a moderation action."""
+
+    text: str = Field(min_length=1, max_length=1000)
+
+
+@api.post("/m/enforcements/{enforcement_id}/appeal")
+def appeal(
+    enforcement_id: int,
+    body: AppealIn,
+    member: mweb.Member = Depends(mweb.member),
+    db: Session = Depends(get_db),
+) -> dict[str, Any]:
+    """Appeal one of my moderation actions (once); it joins the operators' appeal queue."""
+    row = community_service.appeal_enforcement(
+        db,
+        workspace_id=member.workspace_id,
+        customer_id=member.customer_id,
+        enforcement_id=enforcement_id,
+        text=body.text,
+    )
+    db.commit()
+    return {"id": row.id, "appeal_status": row.appeal_status}
 
 
 class MemberLinkIn(BaseModel):
@@ -120,6 +172,3 @@ def create_member_link(
     if body.next and nxt == body.next:
         url += "&next=" + quote(nxt, safe="/")
     return MemberLinkOut(url=url, expires_at=expires.isoformat())
-
-
-router.include_router(api)

@@ -252,4 +252,3 @@ def my_invite_page(ws_slug: str, community_id: DbId, request: Request, db: Sessi
 
 
 # member/routes.py includes each page module's `router`; the member API rides along on it.
-router.include_router(api)

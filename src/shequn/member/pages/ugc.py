@@ -349,4 +349,3 @@ def reviews_demo(ws_slug: str, sku: str, request: Request, db: Session = Depends
     return mweb.render(request, "ugc_widget_demo.html", workspace=workspace, member=member, product=product)
 
 
-router.include_router(api)
