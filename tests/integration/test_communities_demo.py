@@ -44,7 +44,7 @@ def test_demo_job_creates_communities_once_and_runs_later_steps(db: Session, ten
     assert jobs[1].result["communities"] == {"communities": 0, "members": 0, "enforcements": 0}
     assert seen == [4, 4]  # later steps see the communities
     comms = {c.name: c for c in community_service.list_communities(db, workspace_id=ws)}
-    assert set(comms) == {"茶友品鉴群", "新品体验官", "微博超话 #山间茶记#", "茶器茶人交流圈"}
+    assert set(comms) == {"茶友品鉴群", "新品体验官", "微博超话 #山茶集#", "茶器茶人交流圈"}
     tea = comms["茶友品鉴群"]
     h = health.community_health(db, workspace_id=ws, community_id=tea.id)
     assert 50 < h.members <= 80 and h.active_30d > 10 and sum(n for _, n in h.posts_by_day) > 0
