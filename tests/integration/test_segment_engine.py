@@ -744,6 +744,87 @@ def test_an_event_only_change_touches_no_derived_feature_and_one_round_settles(
     assert [len(segments.list_members(db, workspace_id=ws, segment_id=s.id)[0]) for s in made] == [0, 1]
 
 
+@pytest.mark.parametrize("engine_name", ["numpy", "sql"])
+def test_logged_kinds_are_honoured(
+    db: Session, tenant: Tenant, use_engine: Any, engine_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change log stores what changed and from which day: an event-only change re-reads no purchase
+    rows into the snapshot and re-derives neither lifecycle nor interests; an order, or a row that says
+    nothing (kinds 0, as written before the column), re-derives both and re-reads every row."""
+    ws = tenant.workspace_id
+    use_engine(engine_name)
+    engine.clear_cache()
+    _wipe(db, ws)
+    ids = _people(db, ws, 2)
+    _bought(db, ws, ids[0], [40, 200])
+    db.commit()
+    buyers = {"type": "purchase", "category": "绿茶", "metric": "count", "op": "gte", "value": 2}
+    made = segments.create_segment(db, workspace_id=ws, name="buyers", rule=buyers, as_of=AS_OF)
+    segments.create_segment(db, workspace_id=ws, name="sharers", rule=SHARERS, as_of=AS_OF)
+    segments.apply_changes(db, workspace_id=ws, as_of=AS_OF)
+    db.commit()
+
+    read: list[str] = []  # kinds of the activity rows the snapshot re-reads through the session
+    real_read = engine._read_activity
+
+    def spy_read(*args: Any, **kwargs: Any) -> Any:
+        out = real_read(*args, **kwargs)
+        read.extend(kind for kind, _ in out[1])
+        return out
+
+    derived: list[str] = []
+    real_lifecycle, real_interests = segments.refresh_lifecycle, segments.refresh_interests
+
+    def spy_lifecycle(*args: Any, **kwargs: Any) -> Any:
+        derived.append("lifecycle")
+        return real_lifecycle(*args, **kwargs)
+
+    def spy_interests(*args: Any, **kwargs: Any) -> Any:
+        derived.append("interests")
+        return real_interests(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_read_activity", spy_read)
+    monkeypatch.setattr(segments, "refresh_lifecycle", spy_lifecycle)
+    monkeypatch.setattr(segments, "refresh_interests", spy_interests)
+
+    activity.add_activity(db, workspace_id=ws, rows=[ActivityRow(ids[0], "event", "share", TODAY, 3)])
+    db.commit()
+    last = db.execute(select(CustomerChange.kinds, CustomerChange.min_day).order_by(CustomerChange.id.desc())).first()
+    assert last is not None and tuple(last) == (activity.EVENTS, TODAY)
+    stats = segments.apply_changes(db, workspace_id=ws, as_of=AS_OF)
+    db.commit()
+    assert (stats["customers"], stats["entered"]) == (1, 1)
+    assert derived == [], "an event-only change re-derives neither lifecycle nor interests"
+    if engine_name == "numpy":
+        assert read == ["event"], "only the rows of the changed day are re-read"
+    # The snapshot kept the older purchase rows it did not re-read, and took the new event.
+    assert engine.evaluate(db, workspace_id=ws, rule=buyers, as_of=AS_OF) == [ids[0]]
+    assert engine.evaluate(db, workspace_id=ws, rule=SHARERS, as_of=AS_OF) == [ids[0]]
+    assert segments.list_members(db, workspace_id=ws, segment_id=made.id)[1] == 1
+
+    # An order: lifecycle and interests are re-derived.
+    read.clear()
+    _bought(db, ws, ids[1], [5])
+    db.commit()
+    segments.apply_changes(db, workspace_id=ws, as_of=AS_OF)
+    db.commit()
+    assert derived == ["lifecycle", "interests"]
+    if engine_name == "numpy":
+        assert sorted(set(read)) == ["category", "order"]
+
+    # A row that does not say what changed (written before the column existed) means everything.
+    derived.clear()
+    read.clear()
+    db.add(CustomerChange(workspace_id=ws, customer_id=ids[0], kinds=0, created_at=AS_OF))
+    db.commit()
+    segments.apply_changes(db, workspace_id=ws, as_of=AS_OF)
+    db.commit()
+    assert derived == ["lifecycle", "interests"]
+    if engine_name == "numpy":
+        assert sorted(set(read)) == ["category", "event", "order"]
+    assert engine.evaluate(db, workspace_id=ws, rule=buyers, as_of=AS_OF) == [ids[0]]
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_snapshot_derivation_equals_the_database_one(db: Session, tenant: Tenant, use_engine: Any, seed: int) -> None:
     """Lifecycle stages and interest tags derived for some customers from the snapshot equal those

@@ -9,7 +9,7 @@ asks for an incremental segment refresh, which re-evaluates only those customers
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,24 @@ from shequn.core.signals import send_on_commit
 CUSTOMERS_CHANGED = "audience.customers_changed"
 PURCHASE_KINDS = ("order", "category", "product")
 CHANGE_LOG_INLINE = 50_000  # more changed customers than this in one transaction → a full refresh instead
-# What changed about the customers mark_changed logs (bits). Only this process's segment snapshot reads
-# them, for the transaction's own log rows (engine: a change without activity reloads no activity rows).
-ACTIVITY, ATTRIBUTES, TAGS = 1, 2, 4
+# What changed about the customers mark_changed logs (bits, stored in customer_changes.kinds): the segment
+# snapshot re-reads activity rows only after activity changed, and the incremental job re-derives
+# lifecycle and interests only after their inputs changed. 0 (not said) reads as EVERYTHING.
+PURCHASES, ATTRIBUTES, TAGS, EVENTS, ENGAGEMENT = 1, 2, 4, 8, 16
+ACTIVITY = PURCHASES | EVENTS | ENGAGEMENT
 EVERYTHING = ACTIVITY | ATTRIBUTES | TAGS
+# Which kinds a change of a customer_activity kind is (other kinds: any activity).
+ACTIVITY_KINDS = {
+    "order": PURCHASES,
+    "category": PURCHASES,
+    "product": PURCHASES,
+    "event": EVENTS,
+    "engage": ENGAGEMENT,
+}
+# The inputs of lifecycle (order days, purchase facts) and interests (category and engagement rows,
+# interest tags' weights and opt-outs).
+LIFECYCLE_INPUTS = PURCHASES | ATTRIBUTES
+INTEREST_INPUTS = PURCHASES | ENGAGEMENT | TAGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +76,12 @@ def add_activity(session: Session, *, workspace_id: int, rows: Iterable[Activity
         "count = customer_activity.count + excluded.count, amount = customer_activity.amount + excluded.amount",
         [(workspace_id, cid, kind, ref, day, n, amount) for (cid, kind, ref, day), (n, amount) in acc.items()],
     )
-    mark_changed(session, workspace_id=workspace_id, customer_ids={k[0] for k in acc})
+    kinds = 0
+    min_days: dict[int, int] = {}
+    for cid, kind, _, day in acc:
+        kinds |= ACTIVITY_KINDS.get(kind, ACTIVITY)
+        min_days[cid] = min(min_days.get(cid, day), day)
+    mark_changed(session, workspace_id=workspace_id, customer_ids=min_days, kinds=kinds, min_days=min_days)
 
 
 def replace_activity(
@@ -126,10 +145,16 @@ def move_activity(session: Session, *, workspace_id: int, pairs: Sequence[tuple[
 
 
 def mark_changed(
-    session: Session, *, workspace_id: int, customer_ids: Collection[int], kinds: int = EVERYTHING
+    session: Session,
+    *,
+    workspace_id: int,
+    customer_ids: Collection[int],
+    kinds: int = EVERYTHING,
+    min_days: Mapping[int, int] | None = None,
 ) -> None:
-    """Log customers whose features changed (kinds: what changed, see ACTIVITY); segments re-evaluate
-    them after commit."""
+    """Log customers whose features changed (kinds: what changed, see ACTIVITY; min_days: the earliest
+    activity day changed per customer, when only rows from that day on were written); segments
+    re-evaluate them after commit."""
     if not customer_ids:
         return
     if len(customer_ids) > CHANGE_LOG_INLINE:
@@ -138,14 +163,15 @@ def mark_changed(
         return
     bulk = Bulk(session)
     now = bulk.ts(utcnow())
+    days = min_days or {}
     if kinds & ACTIVITY:
         bulk.insert(
             "customer_changes",
-            ("workspace_id", "customer_id", "created_at"),
-            [(workspace_id, c, now) for c in customer_ids],
+            ("workspace_id", "customer_id", "kinds", "min_day", "created_at"),
+            [(workspace_id, c, kinds, days.get(c), now) for c in customer_ids],
         )
     else:
-        logged = _log_returning_ids(bulk, workspace_id, sorted(customer_ids), now)
+        logged = _log_returning_ids(bulk, workspace_id, sorted(customer_ids), kinds, now)
         session.info.setdefault(_QUIET, {}).update(dict.fromkeys(logged, kinds))
     send_on_commit(session, CUSTOMERS_CHANGED, workspace_id, full=False)
 
@@ -153,20 +179,20 @@ def mark_changed(
 _QUIET = "shequn.audience.quiet_changes"
 
 
-def _log_returning_ids(bulk: Bulk, workspace_id: int, customer_ids: Sequence[int], now: Any) -> list[int]:
+def _log_returning_ids(bulk: Bulk, workspace_id: int, customer_ids: Sequence[int], kinds: int, now: Any) -> list[int]:
     if bulk.pg:
         rows = bulk.execute(
-            "INSERT INTO customer_changes (workspace_id, customer_id, created_at) "
-            "SELECT ?, unnest(?::bigint[]), ? RETURNING id",
-            [workspace_id, list(customer_ids), now],
+            "INSERT INTO customer_changes (workspace_id, customer_id, kinds, created_at) "
+            "SELECT ?, unnest(?::bigint[]), ?, ? RETURNING id",
+            [workspace_id, list(customer_ids), kinds, now],
         )
         return [int(r[0]) for r in rows]
     out: list[int] = []
-    for i in range(0, len(customer_ids), 10_000):  # 3 parameters a row, SQLite binds at most 32,766
-        chunk = customer_ids[i : i + 10_000]
-        marks = ", ".join(["(?, ?, ?)"] * len(chunk))
-        params = [v for c in chunk for v in (workspace_id, c, now)]
-        sql = f"INSERT INTO customer_changes (workspace_id, customer_id, created_at) VALUES {marks} RETURNING id"
+    for start in range(0, len(customer_ids), 8_000):  # 4 parameters a row, SQLite binds at most 32,766
+        chunk = customer_ids[start : start + 8_000]
+        marks = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+        params = [v for c in chunk for v in (workspace_id, c, kinds, now)]
+        sql = f"INSERT INTO customer_changes (workspace_id, customer_id, kinds, created_at) VALUES {marks} RETURNING id"
         out += [int(r[0]) for r in bulk.execute(sql, params)]
     return out
 

@@ -29,7 +29,7 @@ import orjson
 from sqlalchemy import BigInteger, Engine, event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from shequn.audience.activity import ACTIVITY, quiet_changes
+from shequn.audience.activity import ACTIVITY, EVERYTHING
 from shequn.audience.models import Customer
 from shequn.audience.rule_py import epoch_day
 from shequn.audience.rules import FIELDS, activity_column, activity_key
@@ -50,6 +50,9 @@ PARALLEL_RELOAD = 2_000  # reload at least this many customers over pooled conne
 NULL_US = np.iinfo(np.int64).min  # a NULL timestamp
 EXACT_FLOAT = 2**53  # float64 sums of integers are exact below this
 DENSE_FACTOR = 8  # an id → row table may span this many ids per customer (int32 each)
+# A reload re-reads a customer's activity rows from a day on: ALL_DAYS for every row, NO_DAYS for none.
+ALL_DAYS = -(2**31)
+NO_DAYS = 2**31 - 1
 
 STRINGS = tuple(n for n, f in FIELDS.items() if f.type == "string")
 NUMBERS = tuple(n for n, f in FIELDS.items() if f.type == "number")
@@ -140,7 +143,7 @@ class _Grouped:
         # rows dropped since the merge took its view.
         self.gen = 0
         self.tail_gen = np.zeros(0, np.int32)
-        self.dropped: list[np.ndarray] | None = None
+        self.dropped: list[tuple[np.ndarray, np.ndarray]] | None = None  # (customer rows, first day)
 
     def __len__(self) -> int:
         return len(self.base["cust"]) - self.dead + len(self.tail_code)
@@ -167,19 +170,28 @@ class _Grouped:
                 parts = [np.concatenate([p, self.tail[name][hit]]) for p, name in zip(parts, names, strict=True)]
         return parts
 
-    def drop(self, flag: np.ndarray) -> None:
-        """Mask the rows of customer rows flagged True (they are about to be reloaded)."""
+    def drop(self, flag: np.ndarray, since: np.ndarray | None = None) -> None:
+        """Mask the rows of customer rows flagged True (they are about to be reloaded); with since (the
+        first day per customer row), only their rows of that day or later."""
         if self.dropped is not None:
-            self.dropped.append(np.flatnonzero(flag))
-        hit = flag[self.base["cust"]]
+            at = np.flatnonzero(flag)
+            self.dropped.append((at, np.full(len(at), ALL_DAYS, np.int32) if since is None else since[at]))
+        cust = self.base["cust"]
+        hit = np.flatnonzero(flag[cust])
+        if since is not None:
+            hit = hit[self.base["day"][hit] >= since[cust[hit]]]
         if self.live is not None:
-            hit &= self.live
-        n = int(hit.sum())
-        if n:
-            self.live = ~hit if self.live is None else self.live & ~hit
-            self.dead += n
+            hit = hit[self.live[hit]]
+        if len(hit):
+            live = np.ones(len(cust), bool) if self.live is None else self.live.copy()  # views keep the old
+            live[hit] = False
+            self.live = live
+            self.dead += len(hit)
         if len(self.tail_code):
-            keep = ~flag[self.tail["cust"]]
+            gone = flag[self.tail["cust"]]
+            if since is not None:
+                gone &= self.tail["day"] >= since[self.tail["cust"]]
+            keep = ~gone
             self.tail_code = self.tail_code[keep]
             self.tail_gen = self.tail_gen[keep]
             self.tail = {name: values[keep] for name, values in self.tail.items()}
@@ -211,15 +223,18 @@ class _Grouped:
     def install(self, gen: int, merged: tuple[dict[str, np.ndarray], np.ndarray]) -> None:
         """Take a merge of view() (taken at gen), keeping what changed since: rows appended after it stay
         in the tail, and the merged rows of customers dropped after it are masked."""
-        dropped = np.concatenate(self.dropped) if self.dropped else np.zeros(0, np.int64)
+        parts = self.dropped or []
         self.dropped = None
         self.base, self.offsets = merged
         self.live, self.dead = None, 0
-        if len(dropped):
+        if parts:
+            dropped = np.concatenate([rows for rows, _ in parts])
             cust = self.base["cust"]
-            table = np.zeros(max(int(cust.max(initial=-1)), int(dropped.max())) + 1, bool)
-            table[dropped] = True
-            hit = table[cust]
+            table = np.full(max(int(cust.max(initial=-1)), int(dropped.max(initial=-1))) + 1, NO_DAYS, np.int32)
+            for rows, since in parts:
+                np.minimum.at(table, rows, since)
+            first = table[cust]
+            hit = self.base["day"] >= first if "day" in self.base else first < NO_DAYS
             self.dead = int(hit.sum())
             self.live = ~hit if self.dead else None
         later = self.tail_gen > gen
@@ -431,22 +446,38 @@ def _read_tags(bulk: Bulk, workspace_id: int, ids: Sequence[int] | None) -> tupl
     return np.array(cols[0], np.int64), np.array(cols[1], np.int64), np.array(cols[2], np.float64)
 
 
-def _read_facts(bulk: Bulk, workspace_id: int, ids: Sequence[int] | None, engine: Engine | None = None) -> _Facts:
-    """Tags and activity of the workspace (or of these customers)."""
+def _read_facts(
+    bulk: Bulk,
+    workspace_id: int,
+    ids: Sequence[int] | None,
+    engine: Engine | None = None,
+    since: Sequence[int] | None = None,
+) -> _Facts:
+    """Tags and activity of the workspace (or of these customers: their activity from since[i] on)."""
     tags = _read_tags(bulk, workspace_id, ids)
     if ids is None and bulk.pg:
         cust, code, keys, day, count, amount = _read_activity_pg(bulk, workspace_id, engine)
         return _Facts(*tags, cust, code, keys, day, count, amount)
-    cust, pairs, day, count, amount = _read_activity(bulk, workspace_id, ids)
+    cust, pairs, day, count, amount = _read_activity(bulk, workspace_id, ids, since)
     return _Facts(*tags, cust, pairs, [], day, count, amount)
 
 
+def _by_day(ids: Sequence[int], since: Sequence[int] | None) -> tuple[list[int], list[int]]:
+    """(ids, first days) of the customers whose activity rows are to be read (NO_DAYS: none)."""
+    if since is None:
+        return list(ids), [ALL_DAYS] * len(ids)
+    keep = [(c, d) for c, d in zip(ids, since, strict=True) if d != NO_DAYS]
+    return [c for c, _ in keep], [d for _, d in keep]
+
+
 def _read_on_pool(
-    engine: Engine, workspace_id: int, ids: list[int], known: dict[tuple[str, str], int]
+    engine: Engine, workspace_id: int, ids: list[int], known: dict[tuple[str, str], int], since: list[int]
 ) -> tuple[_People, _Facts]:
     """_read_people and _read_facts of these customers over three pooled PostgreSQL connections at once,
-    activity as binary arrays with its (kind, ref) as codes of known (a new key comes as text)."""
-    half = len(ids) // 2
+    activity (from since[i] on) as binary arrays with its (kind, ref) as codes of known (a new key comes
+    as text)."""
+    act_ids, act_since = _by_day(ids, since)
+    half = len(act_ids) // 2
     keys = list(known)
     codes = [known[k] for k in keys]
 
@@ -454,12 +485,13 @@ def _read_on_pool(
         with Session(engine) as session:
             return job(Bulk(session))
 
-    def activity(bulk: Bulk, part: list[int]) -> list[Any]:
+    def activity(bulk: Bulk, part: slice) -> list[Any]:
         cur = bulk.raw.cursor(binary=True)
         try:
             # The planner expects many rows and would spend ~0.2 s compiling the query.
             cur.execute("SET LOCAL jit = off")
-            cur.execute(_PG_ACTIVITY_OF, ([k for k, _ in keys], [r for _, r in keys], codes, part))
+            args = (act_ids[part], act_since[part], [k for k, _ in keys], [r for _, r in keys], codes)
+            cur.execute(_PG_ACTIVITY_OF, args)
             row = cur.fetchone()
         finally:
             cur.close()
@@ -469,8 +501,8 @@ def _read_on_pool(
 
     jobs: list[Callable[[Bulk], Any]] = [
         lambda b: (_read_people(b, workspace_id, ids), _read_tags(b, workspace_id, ids)),
-        lambda b: activity(b, ids[:half]),
-        lambda b: activity(b, ids[half:]),
+        lambda b: activity(b, slice(0, half)),
+        lambda b: activity(b, slice(half, None)),
     ]
     with ThreadPoolExecutor(len(jobs)) as pool:
         (people, tags), first, second = pool.map(run, jobs)
@@ -497,15 +529,16 @@ _PG_ACTIVITY_OF = (
     "SELECT array_send(array_agg(a.customer_id)), array_send(array_agg(COALESCE(k.code, -1))), "
     "array_send(array_agg(a.day)), array_send(array_agg(a.count)), array_send(array_agg(a.amount)), "
     "array_agg(a.kind || chr(31) || a.ref) FILTER (WHERE k.code IS NULL) "
-    "FROM customer_activity a LEFT JOIN unnest(%s::text[], %s::text[], %s::int4[]) AS k(kind, ref, code) "
-    "ON a.kind = k.kind AND a.ref = k.ref WHERE a.customer_id = ANY(%s)"
+    "FROM unnest(%s::int8[], %s::int4[]) AS w(customer_id, since) "
+    "JOIN customer_activity a ON a.customer_id = w.customer_id AND a.day >= w.since "
+    "LEFT JOIN unnest(%s::text[], %s::text[], %s::int4[]) AS k(kind, ref, code) ON a.kind = k.kind AND a.ref = k.ref"
 )
 
 
 def _read_activity(
-    bulk: Bulk, workspace_id: int, ids: Sequence[int] | None
+    bulk: Bulk, workspace_id: int, ids: Sequence[int] | None, since: Sequence[int] | None = None
 ) -> tuple[np.ndarray, list[tuple[str, str]], np.ndarray, np.ndarray, np.ndarray]:
-    """customer_activity rows through the session, a batch at a time."""
+    """customer_activity rows through the session, a batch at a time (of these customers: from since[i] on)."""
     sql = "SELECT customer_id, kind, ref, day, count, amount FROM customer_activity WHERE "
     cust: list[np.ndarray] = []
     keys: list[tuple[str, str]] = []
@@ -524,7 +557,14 @@ def _read_activity(
         amount.append(np.array(a, np.int64))
 
     if ids is not None:
-        take(bulk.select_in(sql + "customer_id {in}", ids))  # by customer only: see _read_tags
+        groups: dict[int, list[int]] = {}
+        for cid, first in zip(*_by_day(ids, since), strict=True):
+            groups.setdefault(first, []).append(cid)
+        for first, group in groups.items():  # by customer only: see _read_tags
+            if first == ALL_DAYS:
+                take(bulk.select_in(sql + "customer_id {in}", group))
+            else:
+                take(bulk.select_in(sql + "day >= ? AND customer_id {in}", group, [first]))
     else:
         cur = bulk.raw.cursor()
         try:
@@ -776,9 +816,9 @@ class _Snapshot:
 
     # reloading
 
-    def reload(self, people: _People, facts: _Facts, asked: Collection[int], activity: bool = True) -> None:
-        """Replace what the snapshot knows of the asked customers by what was read (absent = gone); their
-        activity rows too unless activity=False."""
+    def reload(self, people: _People, facts: _Facts, asked: Sequence[int], since: Sequence[int] | None = None) -> None:
+        """Replace what the snapshot knows of the asked customers (in id order) by what was read (absent =
+        gone); their activity rows too, all of them or, with since, those from since[i] on (NO_DAYS: none)."""
         rows = self.rows_of(people.ids)
         new = (rows < 0) & people.live
         if new.any():
@@ -801,16 +841,24 @@ class _Snapshot:
         self._set_lists(at, people)
         gone = self.rows_of(np.array(sorted(set(asked) - set(people.ids.tolist())), np.int64))
         self.alive[gone[gone >= 0]] = False
-        mine = self.rows_of(np.array(sorted(asked), np.int64))
+        mine = self.rows_of(np.array(asked, np.int64))
         flag = np.zeros(len(self), bool)
         flag[mine[mine >= 0]] = True
         self.tags.drop(flag)
         tag_rows, tag_code, tag_weight = self._tag_rows(facts)
         self.tags.append(tag_code, {"cust": tag_rows, "weight": tag_weight})
-        if activity:
-            self.activity.drop(flag)
-            act = self._activity_rows(facts)
-            self.activity.append(act[0], {"cust": act[1], "day": act[2], "count": act[3], "amount": act[4]})
+        first: np.ndarray | None = None
+        if since is not None:
+            first = np.full(len(self), NO_DAYS, np.int32)
+            first[mine[mine >= 0]] = np.asarray(since, np.int32)[mine >= 0]
+            flag = first < NO_DAYS
+            if not flag.any():
+                return
+            if (first[flag] == ALL_DAYS).all():
+                first = None
+        self.activity.drop(flag, first)
+        act = self._activity_rows(facts)
+        self.activity.append(act[0], {"cust": act[1], "day": act[2], "count": act[3], "amount": act[4]})
 
     @staticmethod
     def _widen(column: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -965,9 +1013,12 @@ def _lineage(bulk: Bulk, workspace_id: int) -> tuple[int, Any]:
     return int(row[0] or 0), row[1]
 
 
-def _log(bulk: Bulk, workspace_id: int, after: int, upto: int | None = None, limit: int = 0) -> list[tuple[int, int]]:
-    """(id, customer id) of the change-log rows with after < id (<= upto), in id order."""
-    sql = "SELECT id, customer_id FROM customer_changes WHERE workspace_id = ? AND id > ?"
+_LogRow = tuple[int, int, int, int | None]  # id, customer id, kinds, earliest activity day (see activity)
+
+
+def _log(bulk: Bulk, workspace_id: int, after: int, upto: int | None = None, limit: int = 0) -> list[_LogRow]:
+    """(id, customer id, kinds, min_day) of the change-log rows with after < id (<= upto), in id order."""
+    sql = "SELECT id, customer_id, kinds, min_day FROM customer_changes WHERE workspace_id = ? AND id > ?"
     params: list[Any] = [workspace_id, after]
     if upto is not None:
         sql += " AND id <= ?"
@@ -976,17 +1027,29 @@ def _log(bulk: Bulk, workspace_id: int, after: int, upto: int | None = None, lim
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
-    return [(int(i), int(c)) for i, c in bulk.execute(sql, params)]
+    return [(int(i), int(c), int(k), None if d is None else int(d)) for i, c, k, d in bulk.execute(sql, params)]
 
 
-def _note(snap: _Snapshot, rows: list[tuple[int, int]]) -> None:
+def _first_days(rows: Sequence[_LogRow]) -> dict[int, int]:
+    """Customer → the first day from which the log rows say its activity rows may have changed (ALL_DAYS
+    for any, NO_DAYS when no row says activity changed)."""
+    out: dict[int, int] = {}
+    for _, cid, kinds, min_day in rows:
+        day = NO_DAYS
+        if (kinds or EVERYTHING) & ACTIVITY:
+            day = ALL_DAYS if min_day is None or not kinds else min_day
+        out[cid] = min(out.get(cid, NO_DAYS), day)
+    return out
+
+
+def _note(snap: _Snapshot, rows: Sequence[tuple[Any, ...]]) -> None:
     """Record rows as applied, then move the low-water mark past ids first seen more than LAG ago: a
     smaller id still missing was written before them, so its transaction has been open longer than LAG
     and is taken as rolled back."""
     now = time.monotonic()
-    for i, _ in rows:
-        snap.seen.setdefault(i, now)
-        snap.top = max(snap.top, i)
+    for row in rows:
+        snap.seen.setdefault(row[0], now)
+        snap.top = max(snap.top, row[0])
     old = []
     for i, at in snap.seen.items():  # in the order first seen
         if at >= now - LAG:
@@ -1004,24 +1067,27 @@ def _reload(
     workspace_id: int,
     ids: Collection[int],
     engine: Engine | None = None,
-    activity: bool = True,
+    first_days: dict[int, int] | None = None,
 ) -> None:
-    """Re-read what the snapshot holds of these customers (their activity too, unless activity=False)."""
+    """Re-read what the snapshot holds of these customers: attributes, tags, and their activity rows, all
+    of them or, with first_days, those from the customer's first day on (NO_DAYS or absent: none)."""
     asked = sorted(ids)
     if not asked:
         return
-    if not activity:
+    since = None if first_days is None else [first_days.get(c, NO_DAYS) for c in asked]
+    if since is not None and all(d == NO_DAYS for d in since):
         tag_cust, tag_id, weight = _read_tags(bulk, workspace_id, asked)
         none = np.zeros(0, np.int64)
         facts = _Facts(tag_cust, tag_id, weight, none, [], [], none.astype(np.int32), none, none)
-        snap.reload(_read_people(bulk, workspace_id, asked), facts, asked, activity=False)
+        snap.reload(_read_people(bulk, workspace_id, asked), facts, asked, since)
         return
     if engine is not None and len(asked) >= PARALLEL_RELOAD and not _has_writes(bulk):
         # The session has written nothing, so other connections see just what it would.
-        people, facts = _read_on_pool(engine, workspace_id, asked, snap.act_code)
+        every = since if since is not None else [ALL_DAYS] * len(asked)
+        people, facts = _read_on_pool(engine, workspace_id, asked, snap.act_code, every)
     else:
-        people, facts = _read_people(bulk, workspace_id, asked), _read_facts(bulk, workspace_id, asked)
-    snap.reload(people, facts, asked)
+        people, facts = _read_people(bulk, workspace_id, asked), _read_facts(bulk, workspace_id, asked, None, since)
+    snap.reload(people, facts, asked, since)
 
 
 def _sync(snap: _Snapshot, session: Session, bulk: Bulk, workspace_id: int, engine: Engine | None) -> set[int] | None:
@@ -1046,17 +1112,19 @@ def _sync(snap: _Snapshot, session: Session, bulk: Bulk, workspace_id: int, engi
     table = "customers" if bulk.pg else "customers NOT INDEXED"
     found = bulk.execute(f"SELECT id FROM {table} WHERE id > ? AND workspace_id = ?", [snap.max_id, workspace_id])
     newcomers = {int(r[0]) for r in found}
-    changed = {c for _, c in rows} | newcomers | snap.dirty
-    # Customers whose only news is this transaction's own changes without activity (derived features,
-    # tags) keep their activity rows: those are the bulk of a reload.
-    quiet = quiet_changes(session) if rows else {}
-    loud = {c for i, c in rows if i not in quiet or quiet[i] & ACTIVITY} | newcomers | snap.dirty
-    if quiet:
-        rest = np.array(sorted(changed - loud), np.int64)
-        loud |= set(rest[snap.rows_of(rest) < 0].tolist())  # unknown to the snapshot: read everything
+    # The log says which customers changed activity, and from which day: only those rows are re-read
+    # (they are the bulk of a reload). Newcomers, customers a rolled-back transaction touched, and
+    # customers the snapshot does not know yet are read whole.
+    first_days = _first_days(rows)
+    for cid in newcomers | snap.dirty:
+        first_days[cid] = ALL_DAYS
+    if first_days:
+        ids = np.fromiter(first_days, np.int64, len(first_days))
+        for cid in ids[snap.rows_of(ids) < 0].tolist():
+            first_days[cid] = ALL_DAYS
+    changed = set(first_days)
     if changed:
-        _reload(snap, bulk, workspace_id, loud, engine)
-        _reload(snap, bulk, workspace_id, changed - loud, activity=False)
+        _reload(snap, bulk, workspace_id, changed, engine, first_days)
         snap.max_id = max(snap.max_id, *newcomers) if newcomers else snap.max_id
     snap.dirty = set()
     _note(snap, rows)
@@ -1076,7 +1144,7 @@ def _build(bulk: Bulk, workspace_id: int, engine: Engine | None) -> tuple[_Snaps
     snap.lineage = lineage
     snap.low_water = low_water
     _note(snap, recent)
-    touched = {c for _, c in recent}
+    touched = {r[1] for r in recent}
     if engine is not None and touched:
         # Activity came over other connections, blind to this session's own uncommitted writes.
         _reload(snap, bulk, workspace_id, touched)
@@ -1320,21 +1388,21 @@ def tags_of(
         return out
 
 
-def catch_up(session: Session, *, workspace_id: int, log: Sequence[tuple[int, int]] = ()) -> None:
+def catch_up(session: Session, *, workspace_id: int, log: Sequence[tuple[int, ...]] = ()) -> None:
     """Bring the workspace's snapshot up to date now (before the transaction writes, reloads read over
     pooled connections in parallel; afterwards they must go through the session).
 
-    log: (id, customer id) change-log rows the caller is about to act on. Those the snapshot has not
+    log: (id, customer id, …) change-log rows the caller is about to act on. Those the snapshot has not
     applied (a transaction that committed an older id late, after the last re-read) are reloaded now.
     """
     with _current(session, workspace_id) as snap:
         missed = [r for r in log if r[0] not in snap.seen and r[0] <= max(snap.top, snap.low_water)]
         if missed:
-            _reload(snap, Bulk(session), workspace_id, {c for _, c in missed})
+            _reload(snap, Bulk(session), workspace_id, {r[1] for r in missed})
             _note(snap, missed)
             if _has_writes(Bulk(session)):
                 entry = _entry(session, workspace_id)
-                session.info.setdefault(_TOUCHED, []).append((entry, snap, {c for _, c in missed}))
+                session.info.setdefault(_TOUCHED, []).append((entry, snap, {r[1] for r in missed}))
 
 
 def snapshot_info(session: Session, *, workspace_id: int) -> SnapshotInfo | None:

@@ -141,6 +141,7 @@ def _set_stages(bulk: Bulk, workspace_id: int, updates: Sequence[tuple[str | Non
     """Write (stage, customer id) pairs: one statement on PostgreSQL, executemany on SQLite."""
     if not updates:
         return
+    updates = sorted(updates, key=lambda u: u[1])  # in id order: the heap and index pages in one sweep
     if bulk.pg:
         bulk.execute(
             "UPDATE customers SET lifecycle = v.stage FROM unnest(?::text[], ?::bigint[]) AS v(stage, id) "

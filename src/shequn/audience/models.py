@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shequn.core.clock import utcnow
@@ -149,6 +149,14 @@ class CustomerActivity(Base):
     __table_args__ = (
         UniqueConstraint("customer_id", "kind", "ref", "day"),
         Index("ix_customer_activity_ws_kind", "workspace_id", "kind", "ref", "day"),
+        # Covering on PostgreSQL: a few customers' rows (from a day on) come from the index alone, not from
+        # rows scattered over the heap (the segment snapshot's catch-up).
+        Index(
+            "ix_customer_activity_customer_day",
+            "customer_id",
+            "day",
+            postgresql_include=["kind", "ref", "count", "amount"],
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -171,6 +179,10 @@ class CustomerChange(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(BigId)
+    # What changed (activity.PURCHASES … bits); 0 = not said, read as everything.
+    kinds: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # The earliest activity day the change touched; NULL = any day (or no activity).
+    min_day: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

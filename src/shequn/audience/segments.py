@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.audience import engine, rule_sql
-from shequn.audience.activity import get_settings, quiet_changes
+from shequn.audience.activity import EVERYTHING, INTEREST_INPUTS, LIFECYCLE_INPUTS, get_settings, quiet_changes
 from shequn.audience.errors import SegmentNotFound
 from shequn.audience.interests import refresh_interests
 from shequn.audience.lifecycle import refresh_lifecycle
@@ -447,7 +447,7 @@ def apply_changes(session: Session, *, workspace_id: int, as_of: datetime | None
     settled: set[int] = set()
     while True:
         rows = session.execute(
-            select(CustomerChange.id, CustomerChange.customer_id)
+            select(CustomerChange.id, CustomerChange.customer_id, CustomerChange.kinds)
             .where(CustomerChange.workspace_id == workspace_id, CustomerChange.id > settings.changes_cursor)
             .order_by(CustomerChange.id)
             .limit(CHANGES_PER_ROUND)
@@ -455,25 +455,34 @@ def apply_changes(session: Session, *, workspace_id: int, as_of: datetime | None
         if not rows:
             break
         if _engine_enabled():
-            engine.catch_up(session, workspace_id=workspace_id, log=[(int(i), int(c)) for i, c in rows])
+            engine.catch_up(session, workspace_id=workspace_id, log=[(int(i), int(c)) for i, c, _ in rows])
         own = quiet_changes(session) if closed else {}
-        ids = sorted({cid for i, cid in rows if not (i in own and cid in settled)})
-        if ids:
-            stats["customers"] += len(ids)
+        kinds: dict[int, int] = {}
+        for i, cid, k in rows:
+            if not (i in own and cid in settled):
+                kinds[cid] = kinds.get(cid, 0) | (k or EVERYTHING)  # 0: not said, so anything
+        if kinds:
+            stats["customers"] += len(kinds)
             stats["rounds"] += 1
-            _reevaluate(session, workspace_id, ids, now, stats)
-            settled.update(ids)
+            _reevaluate(session, workspace_id, kinds, now, stats)
+            settled.update(kinds)
         settings.changes_cursor = rows[-1][0]
         session.flush()
     return stats
 
 
-def _reevaluate(session: Session, workspace_id: int, ids: list[int], now: datetime, stats: dict[str, int]) -> None:
+def _reevaluate(
+    session: Session, workspace_id: int, kinds: dict[int, int], now: datetime, stats: dict[str, int]
+) -> None:
     # Derived features first, rule tags last (their rules may test the others). Each logs its own changes,
-    # which the next round re-checks and finds settled.
+    # which the next round re-checks and finds settled. Lifecycle and interests are re-derived only for
+    # customers whose logged change touched their inputs (an event without a category touches neither).
     started = time.perf_counter()
-    refresh_lifecycle(session, workspace_id=workspace_id, ids=ids, as_of=now)
-    refresh_interests(session, workspace_id=workspace_id, ids=ids, as_of=now)
+    ids = sorted(kinds)
+    for refresh, inputs in ((refresh_lifecycle, LIFECYCLE_INPUTS), (refresh_interests, INTEREST_INPUTS)):
+        some = [c for c in ids if kinds[c] & inputs]
+        if some:
+            refresh(session, workspace_id=workspace_id, ids=some, as_of=now)
     refresh_rule_tags(session, workspace_id=workspace_id, ids=ids, as_of=now)
     stats["derive_ms"] += _ms_since(started)
     started = time.perf_counter()
