@@ -29,7 +29,7 @@ import orjson
 from sqlalchemy import BigInteger, Engine, event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from shequn.audience.activity import ACTIVITY, EVERYTHING
+from shequn.audience.activity import ACTIVITY, EVERYTHING, TAGS
 from shequn.audience.models import Customer
 from shequn.audience.rule_py import epoch_day
 from shequn.audience.rules import FIELDS, activity_column, activity_key
@@ -47,6 +47,7 @@ STALE_AFTER = 12 * 3600.0  # seconds without a look after which the log may have
 PG_READERS = 2  # connections reading customer_activity in parallel during a PostgreSQL build
 PG_CHUNK = 1_000_000  # activity ids per array query (bounds the server's memory per query)
 PARALLEL_RELOAD = 2_000  # reload at least this many customers over pooled connections at once
+MAX_GAPS = 5_000  # unapplied id ranges looked up one by one (PostgreSQL); beyond, the recent log is re-read
 NULL_US = np.iinfo(np.int64).min  # a NULL timestamp
 EXACT_FLOAT = 2**53  # float64 sums of integers are exact below this
 DENSE_FACTOR = 8  # an id → row table may span this many ids per customer (int32 each)
@@ -452,9 +453,11 @@ def _read_facts(
     ids: Sequence[int] | None,
     engine: Engine | None = None,
     since: Sequence[int] | None = None,
+    tagged: Sequence[int] | None = None,
 ) -> _Facts:
-    """Tags and activity of the workspace (or of these customers: their activity from since[i] on)."""
-    tags = _read_tags(bulk, workspace_id, ids)
+    """Tags and activity of the workspace (or of these customers: their activity from since[i] on, the
+    tags of those among tagged, or of all when None)."""
+    tags = _read_tags(bulk, workspace_id, ids if tagged is None else tagged)
     if ids is None and bulk.pg:
         cust, code, keys, day, count, amount = _read_activity_pg(bulk, workspace_id, engine)
         return _Facts(*tags, cust, code, keys, day, count, amount)
@@ -471,7 +474,12 @@ def _by_day(ids: Sequence[int], since: Sequence[int] | None) -> tuple[list[int],
 
 
 def _read_on_pool(
-    engine: Engine, workspace_id: int, ids: list[int], known: dict[tuple[str, str], int], since: list[int]
+    engine: Engine,
+    workspace_id: int,
+    ids: list[int],
+    known: dict[tuple[str, str], int],
+    since: list[int],
+    tagged: list[int],
 ) -> tuple[_People, _Facts]:
     """_read_people and _read_facts of these customers over three pooled PostgreSQL connections at once,
     activity (from since[i] on) as binary arrays with its (kind, ref) as codes of known (a new key comes
@@ -500,7 +508,7 @@ def _read_on_pool(
         return out
 
     jobs: list[Callable[[Bulk], Any]] = [
-        lambda b: (_read_people(b, workspace_id, ids), _read_tags(b, workspace_id, ids)),
+        lambda b: (_read_people(b, workspace_id, ids), _read_tags(b, workspace_id, tagged)),
         lambda b: activity(b, slice(0, half)),
         lambda b: activity(b, slice(half, None)),
     ]
@@ -816,9 +824,17 @@ class _Snapshot:
 
     # reloading
 
-    def reload(self, people: _People, facts: _Facts, asked: Sequence[int], since: Sequence[int] | None = None) -> None:
+    def reload(
+        self,
+        people: _People,
+        facts: _Facts,
+        asked: Sequence[int],
+        since: Sequence[int] | None = None,
+        tagged: Sequence[int] | None = None,
+    ) -> None:
         """Replace what the snapshot knows of the asked customers (in id order) by what was read (absent =
-        gone); their activity rows too, all of them or, with since, those from since[i] on (NO_DAYS: none)."""
+        gone); their tags (only of those among tagged, unless None); their activity rows, all of them or,
+        with since, those from since[i] on (NO_DAYS: none)."""
         rows = self.rows_of(people.ids)
         new = (rows < 0) & people.live
         if new.any():
@@ -844,7 +860,11 @@ class _Snapshot:
         mine = self.rows_of(np.array(asked, np.int64))
         flag = np.zeros(len(self), bool)
         flag[mine[mine >= 0]] = True
-        self.tags.drop(flag)
+        if tagged is None:
+            self.tags.drop(flag)
+        elif len(tagged):
+            at = self.rows_of(np.array(tagged, np.int64))
+            self.tags.drop(_flags(self, at[at >= 0]))
         tag_rows, tag_code, tag_weight = self._tag_rows(facts)
         self.tags.append(tag_code, {"cust": tag_rows, "weight": tag_weight})
         first: np.ndarray | None = None
@@ -1030,6 +1050,33 @@ def _log(bulk: Bulk, workspace_id: int, after: int, upto: int | None = None, lim
     return [(int(i), int(c), int(k), None if d is None else int(d)) for i, c, k, d in bulk.execute(sql, params)]
 
 
+def _unapplied(bulk: Bulk, snap: _Snapshot, workspace_id: int, top: int) -> list[_LogRow]:
+    """Log rows between the low-water mark and top that the snapshot has not applied: on PostgreSQL only
+    the id ranges between applied ids are read (the recent log of a busy workspace is 100,000s of rows)."""
+    seen = np.fromiter((i for i in snap.seen if i <= top), np.int64)
+    seen.sort()
+    edges = np.concatenate([np.array([snap.low_water], np.int64), seen, np.array([top + 1], np.int64)])
+    gaps = np.flatnonzero(np.diff(edges) > 1)
+    if not bulk.pg or len(gaps) > MAX_GAPS:
+        return [r for r in _log(bulk, workspace_id, snap.low_water, top) if r[0] not in snap.seen]
+    if not len(gaps):
+        return []
+    found = bulk.execute(
+        "SELECT c.id, c.customer_id, c.kinds, c.min_day FROM unnest(?::bigint[], ?::bigint[]) AS g(lo, hi) "
+        "JOIN customer_changes c ON c.workspace_id = ? AND c.id > g.lo AND c.id < g.hi ORDER BY c.id",
+        [edges[gaps].tolist(), edges[gaps + 1].tolist(), workspace_id],
+    )
+    return [(int(i), int(c), int(k), None if d is None else int(d)) for i, c, k, d in found]
+
+
+def _kinds_of(rows: Sequence[_LogRow]) -> dict[int, int]:
+    """Customer → what its log rows say changed (0, not said, counts as everything)."""
+    out: dict[int, int] = {}
+    for _, cid, kinds, _ in rows:
+        out[cid] = out.get(cid, 0) | (kinds or EVERYTHING)
+    return out
+
+
 def _first_days(rows: Sequence[_LogRow]) -> dict[int, int]:
     """Customer → the first day from which the log rows say its activity rows may have changed (ALL_DAYS
     for any, NO_DAYS when no row says activity changed)."""
@@ -1068,26 +1115,30 @@ def _reload(
     ids: Collection[int],
     engine: Engine | None = None,
     first_days: dict[int, int] | None = None,
+    tagged: Collection[int] | None = None,
 ) -> None:
-    """Re-read what the snapshot holds of these customers: attributes, tags, and their activity rows, all
-    of them or, with first_days, those from the customer's first day on (NO_DAYS or absent: none)."""
+    """Re-read what the snapshot holds of these customers: attributes; tags (of those among tagged, unless
+    None); activity rows, all of them or, with first_days, those from the customer's first day on (NO_DAYS
+    or absent: none)."""
     asked = sorted(ids)
     if not asked:
         return
     since = None if first_days is None else [first_days.get(c, NO_DAYS) for c in asked]
+    tags = asked if tagged is None else sorted(tagged)
     if since is not None and all(d == NO_DAYS for d in since):
-        tag_cust, tag_id, weight = _read_tags(bulk, workspace_id, asked)
+        tag_cust, tag_id, weight = _read_tags(bulk, workspace_id, tags)
         none = np.zeros(0, np.int64)
         facts = _Facts(tag_cust, tag_id, weight, none, [], [], none.astype(np.int32), none, none)
-        snap.reload(_read_people(bulk, workspace_id, asked), facts, asked, since)
+        snap.reload(_read_people(bulk, workspace_id, asked), facts, asked, since, tags)
         return
     if engine is not None and len(asked) >= PARALLEL_RELOAD and not _has_writes(bulk):
         # The session has written nothing, so other connections see just what it would.
         every = since if since is not None else [ALL_DAYS] * len(asked)
-        people, facts = _read_on_pool(engine, workspace_id, asked, snap.act_code, every)
+        people, facts = _read_on_pool(engine, workspace_id, asked, snap.act_code, every, tags)
     else:
-        people, facts = _read_people(bulk, workspace_id, asked), _read_facts(bulk, workspace_id, asked, None, since)
-    snap.reload(people, facts, asked, since)
+        people = _read_people(bulk, workspace_id, asked)
+        facts = _read_facts(bulk, workspace_id, asked, None, since, tags)
+    snap.reload(people, facts, asked, since, tags)
 
 
 def _sync(snap: _Snapshot, session: Session, bulk: Bulk, workspace_id: int, engine: Engine | None) -> set[int] | None:
@@ -1103,7 +1154,7 @@ def _sync(snap: _Snapshot, session: Session, bulk: Bulk, workspace_id: int, engi
     if top - snap.low_water > len(snap.seen) and time.monotonic() - snap.rescanned_at >= RESCAN_EVERY:
         # Ids we have not seen: other workspaces' rows, or rows of transactions open when we looked. This
         # re-reads the workspace's log of the last LAG seconds, so not at every look of a busy job.
-        rows += [r for r in _log(bulk, workspace_id, snap.low_water, top) if r[0] not in snap.seen]
+        rows += _unapplied(bulk, snap, workspace_id, top)
         snap.rescanned_at = time.monotonic()
     if len(rows) > REBUILD_BACKLOG:
         return None
@@ -1116,15 +1167,17 @@ def _sync(snap: _Snapshot, session: Session, bulk: Bulk, workspace_id: int, engi
     # (they are the bulk of a reload). Newcomers, customers a rolled-back transaction touched, and
     # customers the snapshot does not know yet are read whole.
     first_days = _first_days(rows)
-    for cid in newcomers | snap.dirty:
-        first_days[cid] = ALL_DAYS
+    kinds = _kinds_of(rows)
+    whole = newcomers | snap.dirty
     if first_days:
         ids = np.fromiter(first_days, np.int64, len(first_days))
-        for cid in ids[snap.rows_of(ids) < 0].tolist():
-            first_days[cid] = ALL_DAYS
+        whole |= set(ids[snap.rows_of(ids) < 0].tolist())
+    for cid in whole:
+        first_days[cid], kinds[cid] = ALL_DAYS, EVERYTHING
     changed = set(first_days)
     if changed:
-        _reload(snap, bulk, workspace_id, changed, engine, first_days)
+        tagged = [c for c, k in kinds.items() if k & TAGS]  # tags are re-read only after a change of tags
+        _reload(snap, bulk, workspace_id, changed, engine, first_days, tagged)
         snap.max_id = max(snap.max_id, *newcomers) if newcomers else snap.max_id
     snap.dirty = set()
     _note(snap, rows)
