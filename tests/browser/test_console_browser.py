@@ -9,17 +9,16 @@ from __future__ import annotations
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.browser.serve import ROOT, serve, server_env
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +37,6 @@ MISSING = [
 if MISSING and not REQUIRE:
     pytest.skip(f"browser tests need {', '.join(MISSING)}", allow_module_level=True)
 
-ROOT = Path(__file__).resolve().parents[2]
 # Screenshots go to docs/img/ only when asked (SHEQUN_SCREENSHOTS=1), so a test run leaves the tree clean.
 IMG = ROOT / "docs" / "img" if os.environ.get("SHEQUN_SCREENSHOTS") == "1" else Path(tempfile.mkdtemp(prefix="shots-"))
 EMAIL, PASSWORD = "owner@browser.test", "browser-pass-2026"
@@ -106,26 +104,13 @@ def _orders_csv() -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn serving the real app (embedded job worker) on a free port against a fresh SQLite file."""
     if MISSING:
         pytest.fail(f"SHEQUN_REQUIRE_BROWSER=1 but {', '.join(MISSING)} is missing")
     var = tmp_path_factory.mktemp("browser-var")
-    env = {
-        **os.environ,
-        "SHEQUN_ENV": "test",
-        "SHEQUN_VAR_DIR": str(var),
-        "SHEQUN_JOBS_MODE": "embedded",
-        "SHEQUN_DATABASE_URL": f"sqlite:///{var / 'shequn.db'}",
-    }
-    env.pop("SHEQUN_REDIS_URL", None)
+    env = server_env(var)
     subprocess.run(
         [
             sys.executable,
@@ -149,47 +134,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         capture_output=True,
         timeout=120,
     )
-    port = _free_port()
-    log = (var / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "shequn.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("server did not start: " + (var / "server.log").read_text()) from None
-                time.sleep(0.2)
+    with serve(env, var) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

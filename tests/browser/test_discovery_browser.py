@@ -7,18 +7,16 @@ The screenshot goes to docs/img/ with SHEQUN_SCREENSHOTS=1.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 # Importing the console browser test skips this module too when chromium or playwright is missing.
 from tests.browser import test_console_browser as base
+from tests.browser.serve import serve, server_env
 
 from playwright.sync_api import Page, expect  # isort: skip  (only importable once the line above has not skipped)
 
@@ -35,14 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if MISSING:
         pytest.fail(f"SHEQUN_REQUIRE_BROWSER=1 but {', '.join(MISSING)} is missing")
     var = tmp_path_factory.mktemp("discovery-var")
-    env = {
-        **os.environ,
-        "SHEQUN_ENV": "test",
-        "SHEQUN_VAR_DIR": str(var),
-        "SHEQUN_JOBS_MODE": "embedded",
-        "SHEQUN_DATABASE_URL": f"sqlite:///{var / 'shequn.db'}",
-    }
-    env.pop("SHEQUN_REDIS_URL", None)
+    env = server_env(var)
     subprocess.run(
         [sys.executable, "-m", "shequn.cli.main", "demo", "--customers", "400"],
         env=env,
@@ -51,38 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         capture_output=True,
         timeout=300,
     )
-    port = base._free_port()
-    log = (var / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "shequn.app:create_app", "--factory"),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("server did not start: " + (var / "server.log").read_text()) from None
-                time.sleep(0.2)
+    with serve(env, var) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_discover_read_a_proposal_and_save_it(server: str, page: Page) -> None:

@@ -7,13 +7,10 @@ Open a friend's invite link, read the community, type a name, double-tap join (i
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import pytest
 
 # Importing the console browser test skips this module too when chromium or playwright is missing.
 from tests.browser import test_console_browser as base
+from tests.browser.serve import serve, server_env
 
 from playwright.sync_api import Page, expect, sync_playwright  # isort: skip  (importable once the line above has not skipped)
 
@@ -59,50 +57,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         pytest.fail(f"SHEQUN_REQUIRE_BROWSER=1 but {', '.join(MISSING)} is missing")
     var = tmp_path_factory.mktemp("invite-var")
     db_path = var / "shequn.db"
-    env = {
-        **os.environ,
-        "SHEQUN_ENV": "test",
-        "SHEQUN_VAR_DIR": str(var),
-        "SHEQUN_JOBS_MODE": "embedded",
-        "SHEQUN_DATABASE_URL": f"sqlite:///{db_path}",
-    }
-    env.pop("SHEQUN_REDIS_URL", None)
+    env = server_env(var)
     seeded = subprocess.run(
         [sys.executable, "-c", SEED], env=env, check=True, cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     seed = json.loads(seeded.stdout.strip().splitlines()[-1])
-    port = base._free_port()
-    log = (var / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "shequn.app:create_app", "--factory"),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("server did not start: " + (var / "server.log").read_text()) from None
-                time.sleep(0.2)
+    with serve(env, var) as url:
         yield url, seed, db_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -133,7 +133,10 @@ def test_every_page_renders_with_real_figures(client, tenant: Tenant) -> None:
         assert r.status_code == 200, (path, r.text[:300])
         assert expected in r.text, path
     nav = re.findall(r'<li><a href="([^"]+)"', home.text)
-    assert nav == ["/", "/customers", "/tags", "/segments", "/products", "/orders", "/imports", "/settings", "/audit"]
+    assert nav == [
+        *("/", "/customers", "/tags", "/segments", "/communities", "/fission", "/ugc", "/gatherings"),
+        *("/products", "/orders", "/imports", "/settings", "/audit"),
+    ]
     for href in nav:
         assert client.get(href).status_code == 200
 
