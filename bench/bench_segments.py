@@ -8,9 +8,9 @@ measures side by side, each a median of --repeat runs:
   a. the rule compiled by rule_sql, run on PostgreSQL after ANALYZE (segments.evaluate_sql);
   b. engine.evaluate on a warm snapshot;
   c. segments.refresh_segment with the numpy engine in steady state (plus the cold snapshot build);
-  d. 10,000 customers changed through activity.add_activity, then segments.apply_changes (rule_sql
-     restricted to the changed ids), the engine catching up, and apply_changes routed through
-     engine.evaluate_ids (the proposed wiring, patched in for this run only).
+  d. 10,000 customers changed through activity.add_activity (each a share event today, every third
+     also a green-tea order), then segments.apply_changes with the numpy engine (catch-up, derived
+     features from the snapshot, engine.evaluate_ids) and with the SQL engine (the peer).
 
     .venv/bin/python bench/bench_segments.py                       # PostgreSQL shequn_bench
     .venv/bin/python bench/bench_segments.py --sqlite var/bench-segments.db --sqlite-scale 0.2
@@ -26,7 +26,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -627,32 +626,6 @@ def derived(session: Session, ws: int, ids: list[int]) -> dict[str, float]:
     return out
 
 
-COVERING_INDEX = "bench_customer_activity_by_customer"
-
-
-@contextmanager
-def covering_index(url: str, wanted: bool) -> Iterator[None]:
-    """The proposed index for reading a few customers' activity without touching the heap (PostgreSQL)."""
-    if not (wanted and url.startswith("postgresql")):
-        yield
-        return
-    eng = _engine(url).execution_options(isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.execute(
-            text(
-                f"CREATE INDEX IF NOT EXISTS {COVERING_INDEX} ON customer_activity (customer_id) "
-                "INCLUDE (workspace_id, kind, ref, day, count, amount)"
-            )
-        )
-        conn.execute(text("VACUUM ANALYZE customer_activity"))
-    try:
-        yield
-    finally:
-        with eng.connect() as conn:
-            conn.execute(text(f"DROP INDEX IF EXISTS {COVERING_INDEX}"))
-        eng.dispose()
-
-
 def measure(label: str, url: str, ws: int, spec: Spec, args: argparse.Namespace) -> dict[str, Any]:
     """Every figure of the table for one database."""
     _point_at(url)
@@ -669,7 +642,7 @@ def measure(label: str, url: str, ws: int, spec: Spec, args: argparse.Namespace)
         session.commit()
     r = args.repeat
     out: dict[str, Any] = {
-        "db": label + (" + covering index" if args.covering_index and label == "PostgreSQL" else ""),
+        "db": label,
         "customers": spec.customers,
         "activity_rows": spec.activity,
         "changes": args.changes,
@@ -831,11 +804,6 @@ def main() -> None:
     ap.add_argument("--skip-full", action="store_true", help="only (d): skip (a)-(c) and the cold build")
     ap.add_argument("--regenerate", action="store_true")
     ap.add_argument("--generate-only", action="store_true")
-    ap.add_argument(
-        "--covering-index",
-        action="store_true",
-        help="what-if: measure with a covering index for per-customer activity reads (dropped afterwards)",
-    )
     args = ap.parse_args()
     spec = Spec(args.customers, args.activity)
     targets = [("PostgreSQL", args.pg, spec)] if args.pg else []
@@ -847,8 +815,7 @@ def main() -> None:
         ws, generated_s = prepare(url, s, args.regenerate)
         if args.generate_only:
             continue
-        with covering_index(url, args.covering_index):
-            results.append({**measure(label, url, ws, s, args), "generated_s": generated_s})
+        results.append({**measure(label, url, ws, s, args), "generated_s": generated_s})
     if results:
         report(results)
         OUT.mkdir(exist_ok=True)
