@@ -355,7 +355,7 @@ def delete_tag(session: Session, *, workspace_id: int, tag_id: int) -> int:
     tag.name = tag.name[: NAME_MAX - len(suffix)] + suffix
     tag.customers_count = 0
     session.flush()
-    mark_changed(session, workspace_id=workspace_id, customer_ids=set(removed))
+    mark_changed(session, workspace_id=workspace_id, customer_ids=set(removed), kinds=TAGS)
     return len(removed)
 
 
@@ -486,7 +486,7 @@ def tag_customers(
     found = live_customer_ids(session, workspace_id=workspace_id, ids=customer_ids)
     new = _attach(session, workspace_id, tag.id, set(found.values()), "manual")
     recount_tags(session, workspace_id=workspace_id, tags=[tag])
-    mark_changed(session, workspace_id=workspace_id, customer_ids=new)
+    mark_changed(session, workspace_id=workspace_id, customer_ids=new, kinds=TAGS)
     return new, sorted(set(customer_ids) - set(found))
 
 
@@ -504,7 +504,7 @@ def untag_customers(session: Session, *, workspace_id: int, tag_id: int, custome
         )
     ]
     recount_tags(session, workspace_id=workspace_id, tags=[tag])
-    mark_changed(session, workspace_id=workspace_id, customer_ids=removed)
+    mark_changed(session, workspace_id=workspace_id, customer_ids=removed, kinds=TAGS)
     return removed
 
 
@@ -552,7 +552,7 @@ def tag_by_rule(
     matched = session.scalar(select(func.count()).select_from(members.subquery())) or 0
     new = _add_members(session, tag, members, "manual")
     recount_tags(session, workspace_id=workspace_id, tags=[tag])
-    mark_changed(session, workspace_id=workspace_id, customer_ids=new)
+    mark_changed(session, workspace_id=workspace_id, customer_ids=new, kinds=TAGS)
     return BulkTagResult(matched=int(matched), tagged=len(new))
 
 
@@ -722,7 +722,7 @@ def tag_by_upload(session: Session, *, workspace_id: int, tag_id: int, data: byt
     new = _attach(session, workspace_id, tag.id, customers, "manual")
     result.tagged = len(new)
     recount_tags(session, workspace_id=workspace_id, tags=[tag])
-    mark_changed(session, workspace_id=workspace_id, customer_ids=new)
+    mark_changed(session, workspace_id=workspace_id, customer_ids=new, kinds=TAGS)
     return result
 
 
