@@ -26,6 +26,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE = os.environ.get("SHEQUN_REQUIRE_BROWSER") == "1"
 try:
     from playwright.sync_api import Page, expect, sync_playwright
+
+    # Two test processes share 2 cores with PostgreSQL: an htmx swap may take longer than the 5 s default.
+    expect.set_options(timeout=15_000)
 except ImportError:  # pragma: no cover - depends on the environment
     sync_playwright = None  # type: ignore[assignment]
 
