@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -122,20 +120,20 @@ def device_id(request: Request) -> str:
 # --- workspace and member -----------------------------------------------------------------------
 
 
-def workspace_by_slug(db: Session, slug: str) -> WorkspaceRef:
-    """The brand of a member URL, or 404."""
-    ws = identity_service.get_workspace_by_slug(db, slug)
+def _ref(ws: Any) -> WorkspaceRef:
     if ws is None:
         raise WorkspaceNotFound()
     return WorkspaceRef(ws.id, ws.slug, ws.name, ws.timezone, ws.currency, ws.locale)
+
+
+def workspace_by_slug(db: Session, slug: str) -> WorkspaceRef:
+    """The brand of a member URL, or 404."""
+    return _ref(identity_service.get_workspace_by_slug(db, slug))
 
 
 def workspace_by_id(db: Session, workspace_id: int) -> WorkspaceRef:
     """The brand of an id, or 404."""
-    ws = identity_service.get_workspace(db, workspace_id)
-    if ws is None:
-        raise WorkspaceNotFound()
-    return WorkspaceRef(ws.id, ws.slug, ws.name, ws.timezone, ws.currency, ws.locale)
+    return _ref(identity_service.get_workspace(db, workspace_id))
 
 
 def public_base(request: Request) -> str:
@@ -220,26 +218,6 @@ def safe_member_next(workspace: WorkspaceRef, value: str | None) -> str:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _member_catalog(locale: str) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for path in sorted((_DIR / "locales").glob(f"*{locale}.json")):
-        if path.name == f"{locale}.json" or path.name.endswith(f".{locale}.json"):
-            merged.update(json.loads(path.read_text(encoding="utf-8")))
-    return merged
-
-
-def t(key: str, locale: str, **params: Any) -> str:
-    """A member-page string (member catalogs, then every package's catalogs, then the key)."""
-    text = _member_catalog(locale).get(key)
-    if text is None:
-        return translate(key, locale, **params)
-    try:
-        return text.format(**params) if params else text
-    except (KeyError, IndexError, ValueError):
-        return text
-
-
 def render(
     request: Request,
     template: str,
@@ -254,7 +232,7 @@ def render(
     locale = locale or workspace.locale or "zh-CN"
 
     def _t(key: str, **params: Any) -> str:
-        return t(key, locale, **params)
+        return translate(key, locale, **params)
 
     def _money(fen: int | None) -> str:
         return fmt.money(fen, workspace.currency)

@@ -316,5 +316,3 @@ def venue_checkin_page(
     return mweb.render(
         request, "gathering_checkin.html", workspace=ws, member=member, g=public_out(g), reg=reg, key=k[:200]
     )
-
-

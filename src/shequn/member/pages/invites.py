@@ -14,6 +14,7 @@ from shequn.community.fission.errors import InviteNameRequired
 from shequn.community.fission.schemas import InvitePublicOut, JoinIn, JoinOut
 from shequn.core.clock import utcnow
 from shequn.core.errors import ShequnError
+from shequn.core.i18n import translate
 from shequn.core.web import DbId, get_db
 from shequn.member import web as mweb
 
@@ -217,7 +218,7 @@ def my_invite_page(ws_slug: str, community_id: DbId, request: Request, db: Sessi
             member=None,
             status=401,
             title_key="fission.m.sign_in_first",
-            message=mweb.t("fission.m.sign_in_hint", workspace.locale or "zh-CN"),
+            message=translate("fission.m.sign_in_hint", workspace.locale or "zh-CN"),
         )
     try:
         community = community_service.get_community(db, workspace_id=workspace.id, community_id=community_id)

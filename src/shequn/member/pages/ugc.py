@@ -347,5 +347,3 @@ def reviews_demo(ws_slug: str, sku: str, request: Request, db: Session = Depends
     except ShequnError as exc:
         return _page_error(request, workspace, member, exc)
     return mweb.render(request, "ugc_widget_demo.html", workspace=workspace, member=member, product=product)
-
-
