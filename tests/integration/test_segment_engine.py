@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session
 
 from shequn.audience import activity, engine, segments
 from shequn.audience.activity import ActivityRow
+from shequn.audience.engine import arrays as engine_arrays
+from shequn.audience.engine import cache as engine_cache
+from shequn.audience.engine import reads as engine_reads
 from shequn.audience.models import (
     AudienceSettings,
     Customer,
@@ -474,9 +477,9 @@ def test_engine_equals_reference_and_sql_then_catches_up(
     ws = tenant.workspace_id
     # Reloaded rows either wait in the unsorted tail or are merged into the sorted base at once; on
     # PostgreSQL, reloads are read over the session or over pooled connections.
-    monkeypatch.setattr(engine, "MERGE_SHARE", 0.0 if merge_every_time else 0.1)
-    monkeypatch.setattr(engine, "MERGE_IN_BACKGROUND", False)  # deterministic: merged before the next look
-    monkeypatch.setattr(engine, "PARALLEL_RELOAD", 1 if pooled else 2_000)
+    monkeypatch.setattr(engine_arrays, "MERGE_SHARE", 0.0 if merge_every_time else 0.1)
+    monkeypatch.setattr(engine_cache, "MERGE_IN_BACKGROUND", False)  # deterministic: merged before the next look
+    monkeypatch.setattr(engine_cache, "PARALLEL_RELOAD", 1 if pooled else 2_000)
     _wipe(db, ws)
     model = _load(db, ws, people, acts, tags, data)
     ids = sorted(model.customers)
@@ -570,8 +573,8 @@ def test_reloaded_activity_keeps_windows_exact(
 ) -> None:
     ws = tenant.workspace_id
     _wipe(db, ws)
-    monkeypatch.setattr(engine, "MERGE_SHARE", merge_share)
-    monkeypatch.setattr(engine, "MERGE_IN_BACKGROUND", False)
+    monkeypatch.setattr(engine_arrays, "MERGE_SHARE", merge_share)
+    monkeypatch.setattr(engine_cache, "MERGE_IN_BACKGROUND", False)
     model = Model()
     ids = _add_customers(db, ws, model, [{}, {}, {}])
     model.tag_ids = []
@@ -613,7 +616,7 @@ def test_a_rolled_back_change_leaves_the_snapshot(db: Session, tenant: Tenant) -
 def test_a_big_backlog_rebuilds(db: Session, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = tenant.workspace_id
     engine.clear_cache()
-    monkeypatch.setattr(engine, "REBUILD_BACKLOG", 2)
+    monkeypatch.setattr(engine_cache, "REBUILD_BACKLOG", 2)
     ids = _people(db, ws, 4)
     engine.evaluate(db, workspace_id=ws, rule=SHARERS, as_of=AS_OF)
     db.commit()
@@ -765,7 +768,7 @@ def test_logged_kinds_are_honoured(
     db.commit()
 
     read: list[str] = []  # kinds of the activity rows the snapshot re-reads through the session
-    real_read = engine._read_activity
+    real_read = engine_reads.read_activity
 
     def spy_read(*args: Any, **kwargs: Any) -> Any:
         out = real_read(*args, **kwargs)
@@ -783,7 +786,7 @@ def test_logged_kinds_are_honoured(
         derived.append("interests")
         return real_interests(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "_read_activity", spy_read)
+    monkeypatch.setattr(engine_reads, "read_activity", spy_read)
     monkeypatch.setattr(segments, "refresh_lifecycle", spy_lifecycle)
     monkeypatch.setattr(segments, "refresh_interests", spy_interests)
 
@@ -908,14 +911,14 @@ def test_a_merge_computed_outside_the_lock_keeps_what_changed_meanwhile() -> Non
         grouped.drop(flag)
         model[:] = [r for r in model if not flag[r[1]]]
 
-    grouped = engine._Grouped(*rows(2_000))
+    grouped = engine_arrays.Grouped(*rows(2_000))
     drop(grouped, [1, 2, 3])
     grouped.append(*rows(300))
     gen, view = grouped.view()
     drop(grouped, [2, 5, 8])  # while the merge runs: drops of merged rows and of tail rows
     grouped.append(*rows(200))
     drop(grouped, [9])
-    grouped.install(gen, engine._merged(view))
+    grouped.install(gen, engine_arrays.merge_view(view))
     for code in range(5):
         cust, day, count = grouped.select(code, ["day", "count"])
         got = sorted(zip(cust.tolist(), day.tolist(), count.tolist(), strict=True))

@@ -25,7 +25,8 @@ class Customer(Base):
         Index("ix_customers_ws_phone", "workspace_id", "phone_hash"),
         Index("ix_customers_merged_into", "merged_into_id"),
         Index("ix_customers_ws_rfm", "workspace_id", "rfm_group"),
-        Index("ix_customers_ws_lifecycle", "workspace_id", "lifecycle"),
+        # No index on lifecycle: the incremental segment job rewrites stages of thousands of customers, and an
+        # indexed column makes each of those a non-HOT update through every index (decision 0008).
         {"sqlite_autoincrement": True},
     )
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from shequn.audience import engine, rule_sql
@@ -515,6 +515,12 @@ def prune_changes(session: Session, *, workspace_id: int) -> int:
 
 
 # --- reading ------------------------------------------------------------------------------------
+
+
+def membership_table() -> Table:
+    """The segment membership table (segment_id, customer_id, workspace_id) for set-based reads such as
+    another domain's INSERT … SELECT over a segment's members; read-only outside this module."""
+    return SegmentMember.__table__  # type: ignore[return-value]
 
 
 def list_members(
