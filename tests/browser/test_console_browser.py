@@ -192,7 +192,7 @@ def test_import_search_and_customer_360(server: str, page: Page, tmp_path: Path)
     IMG.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMG / "console-import.png"), full_page=True)
 
-    page.click("nav.sidebar >> text=客户")
+    page.click("nav.sidebar a >> text=客户")
     page.fill("#q", KNOWN["name"])  # live search: htmx swaps the results without a submit
     results = page.locator("#results")
     expect(results).to_contain_text("共 1 条")

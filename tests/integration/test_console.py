@@ -135,6 +135,7 @@ def test_every_page_renders_with_real_figures(client, tenant: Tenant) -> None:
     nav = re.findall(r'<li><a href="([^"]+)"', home.text)
     assert nav == [
         *("/", "/customers", "/tags", "/segments", "/communities", "/fission", "/ugc", "/gatherings"),
+        *("/campaigns", "/coupons", "/flash-sales", "/lotteries", "/quizzes", "/challenges", "/guard"),
         *("/products", "/orders", "/imports", "/settings", "/audit"),
     ]
     for href in nav:

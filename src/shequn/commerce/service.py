@@ -318,6 +318,28 @@ def gmv_by_month(session: Session, *, workspace_id: int, tz: str, months: int = 
     return [(m, g, n) for m, (g, n) in sorted(by_month.items())]
 
 
+def tagged_orders_by_day(
+    session: Session, *, workspace_id: int, utm_campaign: str, since: datetime, until: datetime, tz: str
+) -> list[tuple[str, int, int]]:
+    """(YYYY-MM-DD, paid orders, GMV net of refunds) per local day of orders tagged utm_campaign in [since, until)."""
+    rows = session.execute(
+        select(Order.placed_at, Order.paid - Order.refunded).where(
+            Order.workspace_id == workspace_id,
+            Order.placed_at >= since,
+            Order.placed_at < until,
+            Order.status.in_(PAID_STATUSES),
+            Order.attribution["utm_campaign"].as_string() == utm_campaign,
+        )
+    )
+    zone = ZoneInfo(tz)
+    by_day: dict[str, list[int]] = {}
+    for placed_at, net in rows:
+        acc = by_day.setdefault(placed_at.astimezone(zone).date().isoformat(), [0, 0])
+        acc[0] += 1
+        acc[1] += int(net or 0)
+    return [(d, n, g) for d, (n, g) in sorted(by_day.items())]
+
+
 def order_totals(session: Session, *, workspace_id: int) -> dict[str, int]:
     """All-time order count, paid order count and GMV (from the daily rollups)."""
     out = {"orders": 0, "paid_orders": 0, "gmv": 0}

@@ -8,6 +8,7 @@ re-exports what other packages use, so they import only `community.service`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -144,6 +145,9 @@ __all__ = [
     "undo_enforcement",
     "unmute_member",
 ]
+
+# Signal: the demo communities and every community demo step are in (promotions adds its demo layer then).
+DEMO_DONE = "community.demo_done"
 
 EDITABLE = (
     "name",
@@ -309,6 +313,23 @@ def list_member_history(
         q = q.where(CommunityMemberChange.member_id == member_id)
     q = q.order_by(CommunityMemberChange.created_at.desc(), CommunityMemberChange.id.desc())
     return list(session.scalars(q.limit(limit).offset(offset)))
+
+
+def count_joins(session: Session, *, workspace_id: int, community_id: int, since: datetime, until: datetime) -> int:
+    """Distinct customers seated in the community (joined, rejoined or approved) within [since, until)."""
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(CommunityMemberChange.customer_id))).where(
+                CommunityMemberChange.workspace_id == workspace_id,
+                CommunityMemberChange.community_id == community_id,
+                CommunityMemberChange.action.in_(("joined", "rejoined", "approved")),
+                CommunityMemberChange.to_status == "active",
+                CommunityMemberChange.created_at >= since,
+                CommunityMemberChange.created_at < until,
+            )
+        )
+        or 0
+    )
 
 
 def update_policy(

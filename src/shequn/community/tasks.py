@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from shequn.audience import service as audience_service
 from shequn.commerce import service as commerce_service
 from shequn.community import membership
+from shequn.community import service as community_service
 from shequn.community.demo import ensure_demo_communities
 from shequn.community.merges import move_on_merge
 from shequn.core import signals
@@ -38,6 +39,7 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     for i, (name, step) in enumerate(DEMO_STEPS.items(), start=2):
         result[name] = step(ctx.session, ws)
         ctx.checkpoint(i, None, name)
+    signals.send_on_commit(ctx.session, community_service.DEMO_DONE, ws)
     return result
 
 

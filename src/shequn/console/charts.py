@@ -44,8 +44,12 @@ def bar_chart(
     width: int = 1100,
     height: int = 260,
     ticks: int = 4,
+    axis_label: Callable[[int, str], str] | None = None,
 ) -> Markup:
-    """A vertical bar chart (e.g. GMV by month) with a labelled y axis and a tooltip per bar."""
+    """A vertical bar chart (e.g. GMV by month) with a labelled y axis and a tooltip per bar.
+
+    axis_label(index, label) gives the text under a bar ("" for none), e.g. to label only every week of days.
+    """
     left, right, top, bottom = 64, 8, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     step = _nice_step(max((v for _, v in points), default=0) / ticks)
@@ -73,10 +77,12 @@ def bar_chart(
             f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{max(h, 0):.1f}" rx="2">'
             f"<title>{escape(label)}: {escape(value_label(value))}</title></rect>"
         )
-        parts.append(
-            f'<text class="axis" x="{x + bar_w / 2:.1f}" y="{height - 10}" text-anchor="middle">'
-            f"{escape(label[2:] if len(points) > 8 else label)}</text>"
-        )
+        text = axis_label(i, label) if axis_label else (label[2:] if len(points) > 8 else label)
+        if text:
+            parts.append(
+                f'<text class="axis" x="{x + bar_w / 2:.1f}" y="{height - 10}" text-anchor="middle">'
+                f"{escape(text)}</text>"
+            )
     parts.append("</svg>")
     return Markup("".join(parts))
 

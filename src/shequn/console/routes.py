@@ -4,14 +4,21 @@ from fastapi import APIRouter
 
 from shequn.console.pages import (
     auth,
+    campaigns,
+    challenges,
     commerce,
     communities,
+    coupons,
     customers,
     discovery,
     fission,
+    flash_sales,
     gatherings,
+    guard,
     imports,
+    lotteries,
     overview,
+    quizzes,
     segments,
     settings,
     tags,
@@ -20,5 +27,6 @@ from shequn.console.pages import (
 
 router = APIRouter(include_in_schema=False)
 _MODULES = (auth, overview, customers, discovery, segments, communities, fission, ugc, gatherings, commerce, imports)
-for _module in (*_MODULES, settings, tags):
+_PROMOTIONS = (campaigns, coupons, flash_sales, lotteries, quizzes, challenges, guard)
+for _module in (*_MODULES, *_PROMOTIONS, settings, tags):
     router.include_router(_module.router)

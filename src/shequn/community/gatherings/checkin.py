@@ -27,10 +27,10 @@ from shequn.community.gatherings.errors import (
 from shequn.community.gatherings.manage import get_gathering
 from shequn.community.gatherings.models import Gathering, GatheringCheckin, GatheringRegistration
 from shequn.community.gatherings.registration import find_registration, normalize_code
-from shequn.community.gatherings.sqlutil import changed
 from shequn.core.clock import utcnow
 from shequn.core.settings import get_settings
 from shequn.core.signals import send_on_commit
+from shequn.core.sqlutil import changed
 
 
 @dataclass

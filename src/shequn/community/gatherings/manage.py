@@ -12,10 +12,10 @@ from shequn.community.gatherings import community_link
 from shequn.community.gatherings.errors import BadGatheringTransition, CapacityBelowConfirmed, GatheringNotFound
 from shequn.community.gatherings.models import Gathering
 from shequn.community.gatherings.schemas import GatheringFields, GatheringIn
-from shequn.community.gatherings.sqlutil import changed
 from shequn.core.clock import utcnow
 from shequn.core.errors import ValidationFailed
 from shequn.core.signals import send_on_commit
+from shequn.core.sqlutil import changed
 
 # Which status may move to which (the state machine the console's buttons follow).
 TRANSITIONS = {

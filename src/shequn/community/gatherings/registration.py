@@ -29,9 +29,9 @@ from shequn.community.gatherings.errors import (
 )
 from shequn.community.gatherings.manage import get_gathering_for_update
 from shequn.community.gatherings.models import Gathering, GatheringRegistration
-from shequn.community.gatherings.sqlutil import changed
 from shequn.core.clock import utcnow
 from shequn.core.signals import send_on_commit
+from shequn.core.sqlutil import changed
 
 # Check-in codes avoid characters people misread at a desk: no 0/O, 1/I/L.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

@@ -10,9 +10,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shequn.community.gatherings.models import Gathering, GatheringRegistration, GatheringReminder
-from shequn.community.gatherings.sqlutil import changed
 from shequn.core.clock import utcnow
 from shequn.core.signals import send_on_commit
+from shequn.core.sqlutil import changed
 
 # kind → (window opens before the start, window closes before the start). A registration made after a
 # window closed skips that reminder: someone registering 30 minutes ahead gets neither "tomorrow" nor "in 1 hour".

@@ -1,0 +1,1 @@
+"""Challenges: UGC challenges with a hashtag, entries, voting or judging, and winners."""
