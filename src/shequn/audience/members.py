@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -154,26 +155,41 @@ def sign_in_newcomer(
 
 def get_member_session(session: Session, *, token: str) -> MemberIdentity | None:
     """The live member session of a token, or None (unknown, expired, revoked, or its customer deleted)."""
-    if not token:
-        return None
-    row = session.scalars(select(MemberSession).where(MemberSession.token_hash == hash_token(token))).first()
+    return get_member_sessions(session, tokens=[token])[token]
+
+
+def get_member_sessions(session: Session, *, tokens: Sequence[str]) -> dict[str, MemberIdentity | None]:
+    """get_member_session for many tokens in two queries (plus one per merged customer)."""
+    out: dict[str, MemberIdentity | None] = dict.fromkeys(tokens)
+    by_hash = {hash_token(t): t for t in tokens if t}
+    if not by_hash:
+        return out
     now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    try:
-        customer = _live_customer(session, row.workspace_id, row.customer_id)
-    except CustomerNotFound:
-        return None
-    if now - row.last_seen_at > TOUCH_EVERY:
-        session.execute(update(MemberSession).where(MemberSession.id == row.id).values(last_seen_at=now))
-    return MemberIdentity(
-        session_id=row.id,
-        workspace_id=row.workspace_id,
-        customer_id=customer.id,
-        name=customer.name,
-        phone_masked=customer.phone_masked,
-        device_id=row.device_id,
-    )
+    rows = session.scalars(select(MemberSession).where(MemberSession.token_hash.in_(list(by_hash)))).all()
+    live = [r for r in rows if r.revoked_at is None and r.expires_at > now]
+    ids = {r.customer_id for r in live}
+    customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))} if ids else {}
+    touch: list[int] = []
+    for row in live:
+        try:
+            customer = customers.get(row.customer_id)
+            if customer is None or customer.workspace_id != row.workspace_id or customer.merged_into_id is not None:
+                customer = _live_customer(session, row.workspace_id, row.customer_id)
+        except CustomerNotFound:
+            continue
+        if now - row.last_seen_at > TOUCH_EVERY:
+            touch.append(row.id)
+        out[by_hash[row.token_hash]] = MemberIdentity(
+            session_id=row.id,
+            workspace_id=row.workspace_id,
+            customer_id=customer.id,
+            name=customer.name,
+            phone_masked=customer.phone_masked,
+            device_id=row.device_id,
+        )
+    if touch:
+        session.execute(update(MemberSession).where(MemberSession.id.in_(touch)).values(last_seen_at=now))
+    return out
 
 
 def end_member_session(session: Session, *, token: str) -> None:

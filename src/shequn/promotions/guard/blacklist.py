@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -63,6 +64,20 @@ def is_blocked(
     """Whether any of the given identities is on the workspace's blacklist right now."""
     values = block_values(customer_id, device_id, phone_hash, ip)
     return active_block(session, workspace_id, values) is not None
+
+
+def blocked_customers(session: Session, *, workspace_id: int, customer_ids: Sequence[int]) -> set[int]:
+    """Which of these customers are on the workspace's blacklist right now (by customer entry)."""
+    if not customer_ids:
+        return set()
+    now = utcnow()
+    values = select(GuardBlock.value).where(
+        GuardBlock.workspace_id == workspace_id,
+        GuardBlock.kind == "customer",
+        GuardBlock.value.in_([str(c) for c in customer_ids]),
+        or_(GuardBlock.until.is_(None), GuardBlock.until > now),
+    )
+    return {int(v) for v in session.scalars(values)}
 
 
 def list_blocks(
