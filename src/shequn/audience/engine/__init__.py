@@ -72,7 +72,6 @@ def _live_rows(snap: Snapshot, ids: Collection[int]) -> tuple[np.ndarray, np.nda
     return asked[live], rows[live]
 
 
-
 def order_days(
     session: Session, *, workspace_id: int, ids: Collection[int]
 ) -> list[tuple[int, str | None, int | None, int | None, int | None]]:
@@ -151,4 +150,3 @@ def tags_of(
         keep = tag >= 0
         who, tag, weight = snap.ids[cust[keep]].tolist(), tag[keep].tolist(), weight[keep].tolist()
         return [(int(c), int(t), float(w)) for c, t, w in zip(who, tag, weight, strict=True)]
-

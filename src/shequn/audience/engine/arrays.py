@@ -215,4 +215,3 @@ def merge_view(view: tuple[Any, ...]) -> tuple[dict[str, np.ndarray], np.ndarray
         out[name] = np.insert(values.astype(kind, copy=False), at, extra)
     codes = np.insert(base_code, at, tail_code)
     return out, np.searchsorted(codes, np.arange(n_codes + 1))
-

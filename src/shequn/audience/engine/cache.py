@@ -330,7 +330,6 @@ def _ended(session: Session, transaction: SessionTransaction) -> None:
                     snap.dirty |= touched
 
 
-
 def catch_up(session: Session, *, workspace_id: int, log: Sequence[tuple[int, ...]] = ()) -> None:
     """Bring the workspace's snapshot up to date now (before the transaction writes, reloads read over
     pooled connections in parallel; afterwards they must go through the session).

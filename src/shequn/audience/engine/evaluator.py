@@ -24,11 +24,9 @@ _CMP: dict[str, Callable[[Any, Any], np.ndarray]] = {
 }
 
 
-
 def _us(at: datetime) -> int:
     """Microseconds since 1970-01-01 UTC of an aware timestamp, exactly."""
     return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
 
 
 class Evaluator:
@@ -142,4 +140,3 @@ class Evaluator:
             self.members[sid] = flag
         found = self.pick(self.members[sid])
         return found.copy() if rule["op"] == "in" else ~found
-

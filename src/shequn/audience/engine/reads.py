@@ -439,4 +439,3 @@ def parallel(
             c.rollback()
             c.close()
     return [chunk for part in parts for chunk in part]
-

@@ -233,9 +233,7 @@ class Snapshot:
         self.max_id = max(self.max_id, int(ids.max()))
 
 
-
 def flags(snap: Snapshot, rows: np.ndarray) -> np.ndarray:
     flag = np.zeros(len(snap), bool)
     flag[rows] = True
     return flag
-
