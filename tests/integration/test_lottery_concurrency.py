@@ -89,7 +89,8 @@ def test_stock_never_passes_and_the_log_replays(db: Session, tenant: Tenant) -> 
         }
         for d in log
     ]
-    assert service.verify_log(lottery.seed_hex or "", lottery.commitment or "", lid, prizes, draws) == []
+    seed = service.secret_seed(lottery).hex()  # still sealed: the lottery is not revealed
+    assert service.verify_log(seed, lottery.commitment or "", lid, prizes, draws) == []
 
 
 def test_daily_limit_holds_for_one_member_on_many_threads(db: Session, tenant: Tenant) -> None:

@@ -64,7 +64,9 @@ def test_create_publish_results_and_fulfilment(client: Any, db: Session, tenant:
     page = client.post(f"/lotteries/{lid}/publish", data={"csrf": csrf}, follow_redirects=True)
     assert page.status_code == 200 and 'id="commitment"' in page.text
     lottery = service.get_lottery(db, workspace_id=tenant.workspace_id, lottery_id=lid)
-    secret = lottery.seed_hex or "x"
+    assert lottery.seed_hex is None and lottery.seed_sealed  # kept only sealed until the reveal
+    secret = service.secret_seed(lottery).hex()
+    assert secret not in lottery.seed_sealed
     assert lottery.commitment and lottery.commitment in page.text and secret not in page.text
     assert "春茶转盘 &lt;i&gt;x&lt;/i&gt;" in page.text
     # Reveal is refused before the end.

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from shequn.core.clock import utcnow
+from shequn.core.security import encrypt_secret
 from shequn.promotions.lottery import fairness, service
 from shequn.promotions.lottery.models import Lottery
 from shequn.promotions.lottery.schemas import PrizeIn
@@ -32,7 +33,7 @@ def fix_seed(db: Session, lottery_id: int) -> None:
     db.execute(
         update(Lottery)
         .where(Lottery.id == lottery_id)
-        .values(seed_hex=FIXED_SEED.hex(), commitment=fairness.commitment_of(FIXED_SEED))
+        .values(seed_sealed=encrypt_secret(FIXED_SEED.hex()), commitment=fairness.commitment_of(FIXED_SEED))
     )
     db.commit()
 

@@ -298,7 +298,7 @@ def detail(lottery_id: DbId, request: Request, ctx: Console = Depends(console)) 
         fulfilment=lottery_service.fulfilment_counts(ctx.db, workspace_id=ws, lottery_id=lottery.id),
         fstatus=fstatus,
         can_reveal=(lottery.status == "published" and lottery_service.phase_of(lottery) == "ended")
-        or (lottery.status == "cancelled" and lottery.seed_hex is not None),
+        or (lottery.status == "cancelled" and lottery.commitment is not None),
         member_url=f"{base}/m/{ctx.workspace.slug}/lottery/{lottery.id}",
         verify_url=f"{base}/m/{ctx.workspace.slug}/lottery/{lottery.id}/verify",
         notice=ctx.t(f"lottery.c.done_{done}") if done in NOTICES else "",

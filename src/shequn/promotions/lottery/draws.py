@@ -40,7 +40,7 @@ from shequn.promotions.lottery.errors import (
     NoDrawsLeft,
     NotBuyable,
 )
-from shequn.promotions.lottery.manage import get_lottery, list_prizes
+from shequn.promotions.lottery.manage import get_lottery, list_prizes, secret_seed
 from shequn.promotions.lottery.models import Lottery, LotteryDayCount, LotteryDraw, LotteryPrize
 
 
@@ -231,10 +231,10 @@ def _decide(
     now: datetime,
 ) -> LotteryDraw:
     """Pick the prize from the seed, take its stock and budget, award it (or fall back), log the draw."""
-    assert lottery.seed_hex is not None and lottery.commitment is not None  # published lotteries have both
+    assert lottery.commitment is not None  # published lotteries have it
     player = fairness.player_of(lottery.id, customer_id, lottery.commitment)
     number = fairness.draw_number(
-        bytes.fromhex(lottery.seed_hex),
+        secret_seed(lottery),
         fairness.message_of(lottery.id, player, draw_no, client_nonce),
         sum(p.weight for p in table),
     )

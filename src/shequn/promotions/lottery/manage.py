@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select
@@ -11,6 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shequn.core.clock import utcnow
 from shequn.core.errors import NotFound
+from shequn.core.security import decrypt_secret, encrypt_secret
 from shequn.promotions.campaigns import service as campaigns_service
 from shequn.promotions.coupons import service as coupons_service
 from shequn.promotions.lottery import fairness
@@ -219,7 +221,7 @@ def publish_lottery(session: Session, *, workspace_id: int, lottery_id: int, now
     if lottery.ends_at <= (now or utcnow()):
         raise LotteryInvalid(details=[_problem("ends_at", "the lottery would already be over")])
     seed = fairness.new_seed()
-    lottery.seed_hex = seed.hex()
+    lottery.seed_sealed = encrypt_secret(seed.hex())
     lottery.commitment = fairness.commitment_of(seed)
     lottery.status = "published"
     lottery.published_at = lottery.updated_at = utcnow()
@@ -243,14 +245,29 @@ def reveal_lottery(session: Session, *, workspace_id: int, lottery_id: int, now:
     lottery = get_lottery(session, workspace_id=workspace_id, lottery_id=lottery_id)
     if lottery.status == "revealed":
         return lottery
-    if lottery.seed_hex is None:
+    if lottery.seed_sealed is None:
         raise LotteryBadTransition(frm=lottery.status, to="revealed")
     if lottery.status == "published" and (now or utcnow()) < lottery.ends_at:
         raise RevealTooEarly(ends_at=lottery.ends_at.isoformat())
+    lottery.seed_hex = secret_seed(lottery).hex()
+    lottery.seed_sealed = None  # public from now on
     lottery.status = "revealed"
     lottery.revealed_at = lottery.updated_at = utcnow()
     session.flush()
     return lottery
+
+
+def secret_seed(lottery: Lottery) -> bytes:
+    """The seed of a published (or cancelled, not yet revealed) lottery, unsealed."""
+    if lottery.seed_sealed is None:
+        raise LotteryBadTransition(frm=lottery.status, to="draw")
+    return _unseal(lottery.seed_sealed)
+
+
+@lru_cache(maxsize=256)
+def _unseal(sealed: str) -> bytes:
+    # Cached: every draw needs the seed, and a Fernet check costs more than the draw's own hashing.
+    return bytes.fromhex(decrypt_secret(sealed))
 
 
 def reveal_ended(session: Session, *, now: datetime | None = None) -> int:

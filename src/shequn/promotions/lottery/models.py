@@ -33,7 +33,10 @@ class Lottery(Base):
     draws_per_day: Mapped[int] = mapped_column(Integer, default=1)  # free draws per customer per local day
     points_per_draw: Mapped[int | None] = mapped_column(Integer)  # None: extra draws cannot be bought
     bought_per_day: Mapped[int | None] = mapped_column(Integer)  # cap on bought draws per day (None: no cap)
-    # Secret until revealed: 32 random bytes (hex). commitment = sha256(seed) is public from publishing on.
+    # The seed (32 random bytes) is drawn at publishing; commitment = sha256(seed) is public from then on. Until
+    # the reveal it is kept only sealed with the secret key (Fernet), so a database dump or backup cannot be
+    # used to predict draws; at the reveal it is unsealed into seed_hex for anyone to verify.
+    seed_sealed: Mapped[str | None] = mapped_column(Text)
     seed_hex: Mapped[str | None] = mapped_column(String(64))
     commitment: Mapped[str | None] = mapped_column(String(64))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,6 +15,7 @@ from shequn.promotions.lottery.manage import (
     publish_lottery,
     reveal_ended,
     reveal_lottery,
+    secret_seed,
     update_lottery,
 )
 from shequn.promotions.lottery.models import Lottery, LotteryDraw, LotteryPrize
@@ -80,6 +81,7 @@ __all__ = [
     "publish_lottery",
     "reveal_ended",
     "reveal_lottery",
+    "secret_seed",
     "set_address",
     "summarize",
     "update_lottery",
