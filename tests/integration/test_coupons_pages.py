@@ -102,6 +102,10 @@ def test_member_claims_with_a_replayed_key_and_sees_my_coupons(client: Any, db: 
     (cid,) = people(db, tenant, 1)
     page = client.get(f"/m/{tenant.slug}/coupons")
     assert page.status_code == 200 and "data-signin" in page.text and "&lt;i&gt;" in page.text
+    # The member tab bar leads here from every member page, marked current on this one.
+    assert f'<a href="/m/{tenant.slug}/coupons" aria-current="page">领券</a>' in page.text
+    home = client.get(f"/m/{tenant.slug}/g").text
+    assert f'<a href="/m/{tenant.slug}/coupons" >领券</a>' in home
     assert client.post(f"{MAPI}/{tid}/claim").status_code == 401
     sign_in(client, tenant, cid)
     assert [o["id"] for o in client.get(MAPI).json()] == [tid]
