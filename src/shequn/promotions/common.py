@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
+
+from shequn.core.sqlutil import count_by_local_day
+from shequn.identity import service as identity_service
+
+# A summarizer reports participations per local day in `extra` under "day:YYYY-MM-DD" (the campaign's chart).
+DAY_PREFIX = "day:"
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,14 @@ class ActivitySummary:
     cost_fen: int = 0  # discount given and prize cost, counted against the campaign budget
     console_url: str = ""
     extra: dict[str, int] = field(default_factory=dict)
+
+
+def participations_by_day(
+    session: Session, workspace_id: int, column: Any, where: Sequence[ColumnElement[bool]]
+) -> dict[str, int]:
+    """`extra` entries counting an activity's participations per local day of the workspace (by `column`)."""
+    tz = identity_service.workspace_timezone(session, workspace_id)
+    return {DAY_PREFIX + day: n for day, n in count_by_local_day(session, column, where, tz).items()}
 
 
 # kind → summarize(session, workspace_id=..., campaign_id=...) → the campaign's activities of that kind.

@@ -12,10 +12,8 @@ from shequn.core.clock import utcnow
 from shequn.core.errors import NotFound
 from shequn.promotions.campaigns.manage import KPI_METRICS, get_campaign, status_of
 from shequn.promotions.campaigns.models import Campaign
-from shequn.promotions.common import ActivitySummary, summarize_campaign
+from shequn.promotions.common import DAY_PREFIX, ActivitySummary, summarize_campaign
 
-# A summarizer may report participations per local day in `extra` under "day:YYYY-MM-DD".
-DAY_PREFIX = "day:"
 MAX_DAYS = 120  # the chart's longest span (a campaign's last 120 days)
 
 

@@ -15,7 +15,7 @@ from shequn.promotions.challenges.entries import get_entry, ranking, sync_entrie
 from shequn.promotions.challenges.errors import ChallengeBadTransition, DecideNotReady
 from shequn.promotions.challenges.manage import get_challenge, phase
 from shequn.promotions.challenges.models import Challenge, ChallengeEntry, ChallengeVote
-from shequn.promotions.common import ActivitySummary
+from shequn.promotions.common import ActivitySummary, participations_by_day
 from shequn.promotions.quiz import prizes
 
 
@@ -167,7 +167,12 @@ def summarize(session: Session, *, workspace_id: int, campaign_id: int) -> list[
                 wins=int(won or 0),
                 cost_fen=int(cost or 0),
                 console_url=f"/challenges/{c.id}",
-                extra={"votes": c.votes_count},
+                extra={
+                    "votes": c.votes_count,
+                    **participations_by_day(
+                        session, workspace_id, ChallengeEntry.created_at, [ChallengeEntry.challenge_id == c.id]
+                    ),
+                },
             )
         )
     return out

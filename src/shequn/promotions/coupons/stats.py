@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.core.clock import utcnow
-from shequn.promotions.common import ActivitySummary
+from shequn.promotions.common import ActivitySummary, participations_by_day
 from shequn.promotions.coupons.models import CouponGrant, CouponTemplate
 
 
@@ -98,7 +98,13 @@ def summarize(session: Session, *, workspace_id: int, campaign_id: int) -> list[
                 gmv_fen=r.gmv_fen,
                 cost_fen=r.discount_fen,
                 console_url=f"/coupons/{tpl.id}",
-                extra={"expired": r.expired, "reversed": r.reversed},
+                extra={
+                    "expired": r.expired,
+                    "reversed": r.reversed,
+                    **participations_by_day(
+                        session, workspace_id, CouponGrant.created_at, [CouponGrant.template_id == tpl.id]
+                    ),
+                },
             )
         )
     return out

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.core.clock import utcnow
-from shequn.promotions.common import ActivitySummary
+from shequn.promotions.common import ActivitySummary, participations_by_day
 from shequn.promotions.flash import redis_store
 from shequn.promotions.flash.claims import redis_url, set_outcome_counts
 from shequn.promotions.flash.manage import phase_of
@@ -104,7 +104,12 @@ def summarize(session: Session, *, workspace_id: int, campaign_id: int) -> list[
                 gmv_fen=sale.paid_units * sale.flash_price,
                 cost_fen=sale.paid_units * max(0, sale.original_price - sale.flash_price),
                 console_url=f"/flash-sales/{sale.id}",
-                extra={"stock": sale.stock},
+                extra={
+                    "stock": sale.stock,
+                    **participations_by_day(
+                        session, workspace_id, FlashReservation.created_at, [FlashReservation.sale_id == sale.id]
+                    ),
+                },
             )
         )
     return out

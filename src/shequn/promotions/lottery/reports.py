@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shequn.promotions.common import ActivitySummary
+from shequn.promotions.common import ActivitySummary, participations_by_day
 from shequn.promotions.lottery.manage import get_lottery, list_prizes, phase_of
 from shequn.promotions.lottery.models import Lottery, LotteryDraw, LotteryPrize
 
@@ -121,6 +121,9 @@ def summarize(session: Session, *, workspace_id: int, campaign_id: int) -> list[
                 wins=int(row[2]),
                 cost_fen=cost_spent(session, lottery_id=lottery.id),
                 console_url=f"/lotteries/{lottery.id}",
+                extra=participations_by_day(
+                    session, workspace_id, LotteryDraw.created_at, [LotteryDraw.lottery_id == lottery.id]
+                ),
             )
         )
     return out

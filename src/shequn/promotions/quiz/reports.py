@@ -8,7 +8,7 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from shequn.core.clock import utcnow
-from shequn.promotions.common import ActivitySummary
+from shequn.promotions.common import ActivitySummary, participations_by_day
 from shequn.promotions.quiz.manage import list_questions
 from shequn.promotions.quiz.models import Quiz, QuizAnswer, QuizAttempt
 
@@ -127,7 +127,15 @@ def summarize(session: Session, *, workspace_id: int, campaign_id: int) -> list[
                 wins=t["winners"],
                 cost_fen=t["cost_fen"],
                 console_url=f"/quizzes/{quiz.id}",
-                extra={"correct": t["passed"]},
+                extra={
+                    "correct": t["passed"],
+                    **participations_by_day(
+                        session,
+                        workspace_id,
+                        QuizAttempt.submitted_at,
+                        [QuizAttempt.quiz_id == quiz.id, QuizAttempt.submitted_at.is_not(None)],
+                    ),
+                },
             )
         )
     return out
