@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,6 +194,9 @@ def test_import_search_and_customer_360(server: str, page: Page, tmp_path: Path)
     page.screenshot(path=str(IMG / "console-import.png"), full_page=True)
 
     page.click("nav.sidebar a >> text=客户")
+    expect(page).to_have_url(re.compile(r"/customers$"))
+    # htmx binds the live search when its deferred script has run; typing before that goes unseen (CI, loaded).
+    page.wait_for_load_state("load")
     page.fill("#q", KNOWN["name"])  # live search: htmx swaps the results without a submit
     results = page.locator("#results")
     expect(results).to_contain_text("共 1 条")
@@ -213,6 +217,23 @@ def test_import_search_and_customer_360(server: str, page: Page, tmp_path: Path)
 
     page.click(f"text={KNOWN['order']}")
     expect(page.locator("main")).to_contain_text("明前龙井 250g")
+
+    # Typed before htmx has loaded (a slow phone or network): the search still runs once it has.
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)  # answered below, once the box is filled
+
+    page.route("**/static/vendor/htmx.min.js*", hold)
+    page.goto(server + "/customers", wait_until="commit")
+    page.fill("#q", KNOWN["name"])
+    page.wait_for_timeout(500)
+    assert held, "the page did not ask for htmx"
+    expect(page.locator("#results")).to_contain_text("共 206 条")  # nothing has searched yet
+    page.unroute("**/static/vendor/htmx.min.js*", hold)
+    for route in held:
+        route.continue_()
+    expect(page.locator("#results")).to_contain_text("共 1 条")
 
     page.click("nav.sidebar >> text=概览")
     expect(page.locator(".figures")).to_contain_text("¥")

@@ -15,4 +15,12 @@
     }
     if (warning) warning.hidden = true;
   });
+  // Live filters (hx-trigger "input changed" on a search box) only hear typing once htmx has bound them; on a
+  // slow page what was typed before that would sit unsearched. Once everything has loaded, send it.
+  window.addEventListener("load", function () {
+    if (!window.htmx) return;
+    document.querySelectorAll("form[hx-get] input[type=search]").forEach(function (box) {
+      if (box.value !== box.defaultValue && box.form) window.htmx.trigger(box.form, "submit");
+    });
+  });
 })();
