@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from shequn.commerce.models import Order
 from shequn.core.clock import utcnow
+from shequn.promotions.campaigns import service as campaigns_service
+from shequn.promotions.campaigns.schemas import CampaignIn
 from shequn.promotions.coupons import service
 from shequn.promotions.coupons.models import CouponCode, CouponGrant, CouponTemplate
 from tests.conftest import Tenant
@@ -45,6 +47,25 @@ def test_create_validates_fields_by_name(client: Any, tenant: Tenant) -> None:
     assert "min_order_fen" in r.text
     r = client.post("/api/v1/coupons/templates", json=tpl_body(kind="percent"), headers=tenant.headers("operator"))
     assert r.status_code == 422 and "percent_off" in r.text
+
+
+def test_campaign_link_must_be_a_campaign_of_this_workspace(
+    client: Any, db: Session, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    theirs = campaigns_service.create_campaign(
+        db,
+        workspace_id=other_tenant.workspace_id,
+        data=CampaignIn(name="别家活动", starts_at=utcnow(), ends_at=utcnow() + timedelta(days=3)),
+    )
+    db.commit()
+    for campaign_id in (theirs.id, 999_999):  # another brand's campaign, or none at all (was a 500)
+        r = client.post("/api/v1/coupons/templates", json=tpl_body(campaign_id=campaign_id), headers=tenant.headers())
+        assert r.status_code == 422 and r.json()["code"] == "coupon_invalid", r.text
+        assert "campaign_id" in r.text
+    t = make(client, tenant)
+    r = client.patch(f"/api/v1/coupons/templates/{t['id']}", json={"campaign_id": theirs.id}, headers=tenant.headers())
+    assert r.status_code == 422 and "campaign_id" in r.text
+    assert client.get(f"/api/v1/coupons/templates/{t['id']}", headers=tenant.headers()).json()["campaign_id"] is None
 
 
 def test_redeem_by_api_checks_threshold_and_replays(client: Any, db: Session, tenant: Tenant) -> None:

@@ -62,6 +62,14 @@ def get_campaign(session: Session, *, workspace_id: int, campaign_id: int) -> Ca
     return c
 
 
+def campaign_belongs(session: Session, *, workspace_id: int, campaign_id: int | None) -> bool:
+    """Whether an activity may link to this campaign id: none, or one of this workspace's campaigns."""
+    if campaign_id is None:
+        return True
+    c = session.get(Campaign, campaign_id)
+    return c is not None and c.workspace_id == workspace_id
+
+
 def list_campaigns(
     session: Session,
     *,

@@ -11,6 +11,7 @@ from shequn.community import service as community_service
 from shequn.community.ugc import service as ugc_service
 from shequn.core.clock import utcnow
 from shequn.core.errors import NotFound
+from shequn.promotions.campaigns import service as campaigns_service
 from shequn.promotions.challenges.errors import (
     ChallengeBadTransition,
     ChallengeInvalid,
@@ -19,7 +20,6 @@ from shequn.promotions.challenges.errors import (
 )
 from shequn.promotions.challenges.models import Challenge
 from shequn.promotions.challenges.schemas import ChallengeIn
-from shequn.promotions.quiz import links
 
 _FIELDS = (
     "name", "description", "community_id", "hashtag", "mode", "entry_starts_at", "entry_ends_at", "vote_starts_at",
@@ -66,7 +66,7 @@ def _check(session: Session, workspace_id: int, data: ChallengeIn) -> dict[str, 
         community_service.get_community(session, workspace_id=workspace_id, community_id=data.community_id)
     except NotFound:
         raise ChallengeInvalid(details=[{"field": "community_id", "message": "no such community"}]) from None
-    if not links.campaign_belongs(session, workspace_id=workspace_id, campaign_id=data.campaign_id):
+    if not campaigns_service.campaign_belongs(session, workspace_id=workspace_id, campaign_id=data.campaign_id):
         raise ChallengeInvalid(details=[{"field": "campaign_id", "message": "no such campaign"}])
     return values
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.core.clock import utcnow
+from shequn.promotions.campaigns import service as campaigns_service
 from shequn.promotions.coupons.errors import CouponInvalid, CouponTemplateNotFound
 from shequn.promotions.coupons.models import CouponTemplate
 from shequn.promotions.coupons.schemas import TemplateIn, TemplatePatch
@@ -70,6 +71,8 @@ def _apply(session: Session, tpl: CouponTemplate, values: dict[str, Any]) -> Non
     tpl.scope_skus = [s.strip() for s in tpl.scope_skus or [] if s.strip()]
     tpl.scope_categories = [c.strip() for c in tpl.scope_categories or [] if c.strip()]
     _check(tpl)
+    if not campaigns_service.campaign_belongs(session, workspace_id=tpl.workspace_id, campaign_id=tpl.campaign_id):
+        raise CouponInvalid(field="campaign_id")
     if tpl.public_code:
         clash = session.scalar(
             select(CouponTemplate.id).where(

@@ -57,11 +57,7 @@ def _check_campaign(session: Session, workspace_id: int, campaign_id: int | None
         return
     from shequn.promotions.campaigns import service as campaigns_service
 
-    try:
-        found = campaigns_service.get_campaign(session, workspace_id=workspace_id, campaign_id=campaign_id)
-    except NotFound:
-        found = None
-    if found is None:
+    if not campaigns_service.campaign_belongs(session, workspace_id=workspace_id, campaign_id=campaign_id):
         raise ValidationFailed(details=[{"field": "campaign_id", "message": "no such campaign in this workspace"}])
 
 

@@ -128,20 +128,11 @@ def _check(session: Session, lottery: Lottery, prizes: list[PrizeIn] | None) -> 
         problems.append(_problem("bought_per_day", "set points_per_draw to sell extra draws"))
     if prizes is not None:
         problems += _prize_problems(prizes) + _coupon_problems(session, lottery.workspace_id, prizes)
-    if lottery.campaign_id is not None and not _campaign_in_workspace(session, lottery):
+    belongs = campaigns_service.campaign_belongs
+    if not belongs(session, workspace_id=lottery.workspace_id, campaign_id=lottery.campaign_id):
         problems.append(_problem("campaign_id", "no such campaign in this workspace"))
     if problems:
         raise LotteryInvalid(details=problems)
-
-
-def _campaign_in_workspace(session: Session, lottery: Lottery) -> bool:
-    if lottery.campaign_id is None:
-        return True
-    try:
-        campaigns_service.get_campaign(session, workspace_id=lottery.workspace_id, campaign_id=lottery.campaign_id)
-    except NotFound:
-        return False
-    return True
 
 
 def _coupon_problems(session: Session, workspace_id: int, prizes: list[PrizeIn]) -> list[dict[str, str]]:

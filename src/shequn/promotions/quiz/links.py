@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from shequn.core.errors import NotFound
 from shequn.loyalty import service as loyalty_service
 from shequn.promotions.campaigns import service as campaigns_service
 from shequn.promotions.coupons import service as coupons_service
@@ -41,17 +40,6 @@ def award_points(session: Session, *, workspace_id: int, customer_id: int, point
         session, workspace_id=workspace_id, customer_id=customer_id, points=points, reason=reason, ref=ref
     )
     return str(balance)
-
-
-def campaign_belongs(session: Session, *, workspace_id: int, campaign_id: int | None) -> bool:
-    """Whether a campaign id (if any) is one of this workspace's campaigns."""
-    if campaign_id is None:
-        return True
-    try:
-        campaigns_service.get_campaign(session, workspace_id=workspace_id, campaign_id=campaign_id)
-    except NotFound:
-        return False
-    return True
 
 
 def campaign_choices(session: Session, *, workspace_id: int) -> list[tuple[int, str]]:

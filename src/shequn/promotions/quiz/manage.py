@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 
 from shequn.core.clock import utcnow
 from shequn.core.sqlutil import changed
-from shequn.promotions.quiz import fairness, links
+from shequn.promotions.campaigns import service as campaigns_service
+from shequn.promotions.quiz import fairness
 from shequn.promotions.quiz.errors import QuestionNotFound, QuizBadTransition, QuizInvalid, QuizLocked, QuizNotFound
 from shequn.promotions.quiz.models import Quiz, QuizQuestion
 from shequn.promotions.quiz.schemas import QuestionIn, QuizIn
@@ -42,7 +43,7 @@ def list_quizzes(
 
 def _check_campaign(session: Session, workspace_id: int, campaign_id: int | None) -> None:
     """A campaign id must be one of this workspace's campaigns."""
-    if not links.campaign_belongs(session, workspace_id=workspace_id, campaign_id=campaign_id):
+    if not campaigns_service.campaign_belongs(session, workspace_id=workspace_id, campaign_id=campaign_id):
         raise QuizInvalid(details=[{"field": "campaign_id", "message": "no such campaign"}])
 
 
