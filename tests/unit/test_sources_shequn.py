@@ -205,3 +205,23 @@ def test_scrub_raw_masks_phones_everywhere() -> None:
     assert "13800138000" not in text and "13912345678" not in text and "13700001111" not in text
     assert out["联系手机"] == "138****8000" and out["total"] == "199.00" and out["tid"] == "E2026060112"
     assert "137****1111" in out["收货地址"]
+
+
+def test_scrub_raw_keeps_what_can_be_stored_in_keys_lists_and_odd_text() -> None:
+    from shequn.commerce.canonical import scrub_raw
+
+    raw = {
+        "备注13600001234": ["留言 13500005678", {"Mobile": "0571-8888 6666"}, 42, None, ""],
+        "nul": "a\x00b",
+        "surrogate": "x\ud800y 13400001234",
+        "plain": "龙井 250g",
+        "tel": 13300001234,  # a phone sent as a number
+        "buyer": {"id": 18800001234, "qty": 2, "vip": True, "fax": 57188886666},
+    }
+    out = scrub_raw(raw)
+    assert list(out) == ["备注136****1234", "nul", "surrogate", "plain", "tel", "buyer"]
+    assert out["备注136****1234"] == ["留言 135****5678", {"Mobile": "057****6666"}, 42, None, ""]
+    assert out["nul"] == "ab" and out["plain"] == "龙井 250g" and out["tel"] == "133****1234"
+    assert out["buyer"] == {"id": "188****1234", "qty": 2, "vip": True, "fax": 57188886666}
+    assert out["surrogate"] == "x?y 134****1234"
+    assert raw["nul"] == "a\x00b"  # a copy: the parsed record is not changed
