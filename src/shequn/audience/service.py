@@ -40,6 +40,7 @@ from shequn.audience.lifecycle import (
     settings_values,
     update_audience_settings,
 )
+from shequn.audience.lookup import LOOKUP_KINDS, find_customers_by_identity, live_customer_ids
 from shequn.audience.members import (
     MEMBER_SESSION_DAYS,
     MemberIdentity,
@@ -79,17 +80,14 @@ from shequn.audience.segments import (
     update_segment,
 )
 from shequn.audience.tags import (
-    LOOKUP_KINDS,
     RULE_TAGS_JOB,
     BulkTagResult,
     TagNotFound,
     create_tag,
     delete_tag,
-    find_customers_by_identity,
     get_tag,
     list_customer_tags,
     list_tags,
-    live_customer_ids,
     refresh_rule_tags,
     tag_by_rule,
     tag_by_upload,

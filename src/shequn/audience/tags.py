@@ -1,6 +1,5 @@
-"""Tags: manual labels, rule tags kept current by the rule language, bulk tagging by rule or uploaded
-id list, and the identifier lookups (customer id, phone, email, platform id) those uploads and tracked
-events resolve people by.
+"""Tags: manual labels, rule tags kept current by the rule language, and bulk tagging by rule or uploaded
+id list (the identifiers in an upload are resolved by audience.lookup).
 
 customer_tags holds one row per tagged customer; a tag's customers_count is recounted after every
 write so the tag list never scans customer_tags. Every write logs the customers it changed
@@ -9,9 +8,8 @@ write so the tag list never scans customer_tags. Every write logs the customers 
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -22,14 +20,18 @@ from sqlalchemy.orm import Session
 
 from shequn.audience import rule_sql
 from shequn.audience.activity import TAGS, mark_changed
-from shequn.audience.identities import KINDS as KINDS_OF_IDENTITIES
-from shequn.audience.identities import match_key
+from shequn.audience.lookup import (
+    CONTROL_CHARS,
+    live_customer_ids,
+    parse_id_list,
+    resolve_identifiers,
+    unusable_reason,
+)
 from shequn.audience.models import Customer, CustomerTag, Segment, Tag
 from shequn.audience.rules import RuleRefs, check_rule
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow
 from shequn.core.errors import Conflict, NotFound, ValidationFailed
-from shequn.core.security import normalize_phone, phone_hash
 from shequn.core.types import UTCDateTime
 
 RULE_TAGS_JOB = "audience.refresh_rule_tags"
@@ -37,19 +39,7 @@ KINDS = ("manual", "rule", "interest")
 USER_KINDS = ("manual", "rule")  # interest tags are made by the interest refresh, never by hand
 NAME_MAX = 64
 MAX_REPORTED = 1000  # unmatched upload rows listed in the reply, like an import's error report
-MAX_UPLOAD_ROWS = 1_000_000
-MAX_ID_DIGITS = 18  # a longer number cannot be a customer id (BIGINT) and is tried as a phone or platform id
-MERGE_HOPS = 8  # merge chains are re-pointed on merge, so more than one hop is already rare
 INCREMENTAL_CHUNK = 2_000  # ids per restricted rule query: each leaf repeats the list, SQLite binds ≤ 32,766
-# Identity kinds a caller may look people up by: 'phone' is a raw number (hashed here); a phone hash
-# itself is keyed by our secret, so no client could ever send one.
-LOOKUP_KINDS = frozenset((KINDS_OF_IDENTITIES - {"phone_hash"}) | {"phone"})
-# First cells a spreadsheet export puts on its header row; skipped, not reported as unmatched.
-HEADER_WORDS = frozenset(
-    {"id", "customer_id", "customer", "phone", "mobile", "email", "value", "identifier", "openid", "unionid"}
-    | {"客户id", "客户", "手机", "手机号", "电话", "邮箱", "标识"}
-)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _COLOR = re.compile(r"(#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6})?")
 CT = cast(Table, CustomerTag.__table__)
 CT_COLUMNS = ("customer_id", "tag_id", "workspace_id", "weight", "source", "created_at")
@@ -135,7 +125,7 @@ def check_tag_name(session: Session, *, workspace_id: int, name: Any, exclude: i
         raise ValidationFailed(
             details=[{"field": "name", "code": "bad_length", "message": f"name must be 1 to {NAME_MAX} characters"}]
         )
-    if _CONTROL.search(name):
+    if CONTROL_CHARS.search(name):
         raise ValidationFailed(
             details=[{"field": "name", "code": "bad_value", "message": "name may not contain control characters"}]
         )
@@ -380,34 +370,6 @@ def by_id_in_workspace(column: Any, workspace_id: int) -> ColumnElement[bool]:
     return (column + 0) == workspace_id
 
 
-def live_customer_ids(session: Session, *, workspace_id: int, ids: Iterable[int]) -> dict[int, int]:
-    """Requested id → the live customer it is now (following merges), for ids of this workspace."""
-    bulk = Bulk(session)
-    out: dict[int, int] = {}
-    pending = {i: i for i in ids if 0 < i < 2**63}
-    for _ in range(MERGE_HOPS):
-        if not pending:
-            break
-        info = {
-            int(cid): merged
-            for cid, merged in bulk.select_in(
-                "SELECT id, merged_into_id FROM customers WHERE workspace_id + 0 = ? AND id {in}",
-                sorted(set(pending.values())),
-                [workspace_id],
-            )
-        }
-        following: dict[int, int] = {}
-        for asked, current in pending.items():
-            if current not in info:
-                continue
-            if info[current] is None:
-                out[asked] = current
-            else:
-                following[asked] = int(info[current])
-        pending = following
-    return out
-
-
 def live_customer_batches(
     session: Session, *, workspace_id: int, ids: Collection[int] | None = None, size: int = 5_000
 ) -> Iterator[list[int]]:
@@ -556,151 +518,6 @@ def tag_by_rule(
     return BulkTagResult(matched=int(matched), tagged=len(new))
 
 
-# --- identifier lookup --------------------------------------------------------------------------
-
-
-def _first_cell(line: str) -> str:
-    try:
-        cells = next(csv.reader([line]))
-    except (csv.Error, StopIteration):
-        cells = [line]
-    value = (cells[0] if cells else "").strip().strip("\ufeff").strip()
-    # Spreadsheets keep long numbers as text by prefixing an apostrophe.
-    return value[1:].strip() if value.startswith("'") else value
-
-
-def parse_id_list(data: bytes) -> list[tuple[int, str]]:
-    """(row number, identifier) of each non-empty line of a text/CSV upload (first column; header skipped)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("gb18030", errors="replace")  # Excel on Chinese Windows saves CSV as GBK
-    rows: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        value = _first_cell(line)
-        if not value:
-            continue
-        if not rows and value.lower() in HEADER_WORDS:
-            continue
-        rows.append((number, value))
-        if len(rows) > MAX_UPLOAD_ROWS:
-            raise ValidationFailed(
-                details=[{"field": "file", "code": "too_many_rows", "message": f"at most {MAX_UPLOAD_ROWS} rows"}]
-            )
-    return rows
-
-
-def _by_match_keys(bulk: Bulk, workspace_id: int, keys: dict[str, str]) -> dict[str, set[int]]:
-    """Value → customers whose identity has the value's match key (several values may share a key)."""
-    owners: dict[str, list[str]] = {}
-    for value, key in keys.items():
-        owners.setdefault(key, []).append(value)
-    out: dict[str, set[int]] = {}
-    for key, cid in bulk.select_in(
-        "SELECT match_key, customer_id FROM customer_identities WHERE workspace_id = ? AND match_key {in}",
-        sorted(owners),
-        [workspace_id],
-    ):
-        for value in owners[key]:
-            out.setdefault(value, set()).add(int(cid))
-    return out
-
-
-def unusable_reason(value: str) -> str | None:
-    """Why an uploaded value cannot name anyone (too long, control characters), or None."""
-    if len(value) > 255:
-        return "too_long"
-    if _CONTROL.search(value):
-        return "invalid"
-    return None
-
-
-def resolve_identifiers(session: Session, *, workspace_id: int, values: Collection[str]) -> dict[str, set[int]]:
-    """Value → live customers it names: a shequn customer id, else a phone, an email, or a platform id value.
-
-    Each kind is one indexed set lookup over all values; a value matched as an earlier kind is not tried
-    as a later one. A phone or platform id shared by several customers names each of them.
-    """
-    bulk = Bulk(session)
-    found: dict[str, set[int]] = {}
-    todo = sorted({v for v in values if unusable_reason(v) is None})
-
-    ids = {v: int(v) for v in todo if v.isdigit() and len(v) <= MAX_ID_DIGITS and int(v) > 0}
-    live = live_customer_ids(session, workspace_id=workspace_id, ids=ids.values())
-    for v, cid in ids.items():
-        if cid in live:
-            found[v] = {live[cid]}
-    todo = [v for v in todo if v not in found]
-
-    emails = {v: match_key("*", "email", v.lower()) for v in todo if "@" in v}
-    found.update(_by_match_keys(bulk, workspace_id, emails))
-    todo = [v for v in todo if v not in found]
-
-    hashes: dict[str, str] = {}
-    for v in todo:
-        phone = normalize_phone(v) if "@" not in v else None
-        if phone:
-            hashes[v] = phone_hash(phone)
-    if hashes:
-        by_hash: dict[str, set[int]] = {}
-        for h, cid in bulk.select_in(
-            "SELECT phone_hash, id FROM customers WHERE workspace_id = ? AND phone_hash {in}",
-            sorted(set(hashes.values())),
-            [workspace_id],
-        ):
-            by_hash.setdefault(h, set()).add(int(cid))
-        for v, h in hashes.items():
-            if h in by_hash:
-                found.setdefault(v, set()).update(by_hash[h])
-        verified = _by_match_keys(bulk, workspace_id, {v: match_key("*", "phone_hash", h) for v, h in hashes.items()})
-        for v, cids in verified.items():
-            found.setdefault(v, set()).update(cids)
-    todo = [v for v in todo if v not in found]
-
-    if todo:
-        for value, cid in bulk.select_in(
-            "SELECT value, customer_id FROM customer_identities WHERE workspace_id = ? AND kind <> 'phone_hash' "
-            "AND value {in}",
-            todo,
-            [workspace_id],
-        ):
-            found.setdefault(value, set()).add(int(cid))
-    return _follow_merges(session, workspace_id, found)
-
-
-def _follow_merges(session: Session, workspace_id: int, found: dict[str, set[int]]) -> dict[str, set[int]]:
-    live = live_customer_ids(session, workspace_id=workspace_id, ids={c for cids in found.values() for c in cids})
-    out = {v: {live[c] for c in cids if c in live} for v, cids in found.items()}
-    return {v: cids for v, cids in out.items() if cids}
-
-
-def find_customers_by_identity(
-    session: Session, *, workspace_id: int, identities: Collection[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], int]:
-    """(source, kind, value) → the live customer with that identity (kind 'phone' takes a raw phone number)."""
-    keys: dict[tuple[str, str, str], str] = {}
-    if not identities:
-        return {}
-    for source, kind, value in identities:
-        if kind == "phone":
-            phone = normalize_phone(value)
-            if phone:
-                keys[(source, kind, value)] = match_key("*", "phone_hash", phone_hash(phone))
-        else:
-            keys[(source, kind, value)] = match_key(source, kind, value.lower() if kind == "email" else value)
-    bulk = Bulk(session)
-    by_key = dict(
-        bulk.select_in(
-            "SELECT match_key, customer_id FROM customer_identities WHERE workspace_id = ? AND match_key {in}",
-            sorted(set(keys.values())),
-            [workspace_id],
-        )
-    )
-    raw = {ident: int(by_key[k]) for ident, k in keys.items() if k in by_key}
-    live = live_customer_ids(session, workspace_id=workspace_id, ids=raw.values())
-    return {ident: live[cid] for ident, cid in raw.items() if cid in live}
-
-
 def tag_by_upload(session: Session, *, workspace_id: int, tag_id: int, data: bytes) -> BulkTagResult:
     """Put a manual tag on the customers an uploaded id list names; unmatched rows are reported, not fatal."""
     tag = _manual_tag(session, workspace_id, tag_id)
@@ -718,7 +535,7 @@ def tag_by_upload(session: Session, *, workspace_id: int, tag_id: int, data: byt
         result.unmatched_total += 1
         if len(result.unmatched) < MAX_REPORTED:
             reason = unusable_reason(value) or "not_found"
-            result.unmatched.append(UnmatchedRow(number, _CONTROL.sub("?", value[:255]), reason))
+            result.unmatched.append(UnmatchedRow(number, CONTROL_CHARS.sub("?", value[:255]), reason))
     new = _attach(session, workspace_id, tag.id, customers, "manual")
     result.tagged = len(new)
     recount_tags(session, workspace_id=workspace_id, tags=[tag])
