@@ -1,15 +1,18 @@
 """Bulk, idempotent order import: upsert by source id, newer source_updated_at wins.
 
-Each batch costs a fixed number of statements (look-ups, executemany inserts and updates, facts and
-rollups), never one per order. The caller commits after each batch, so a failure later in a file
-keeps the batches before it. Figures: docs/benchmarks.md.
+Each batch costs a fixed number of statements (look-ups, executemany inserts and updates), never one
+per order. The caller commits after each batch, so a failure later in a file keeps the batches before
+it. With derive=True (API and webhook pushes) a batch also updates purchase facts, activity and
+rollups in its transaction; with derive=False (file imports, the demo load) it logs the customers and
+days it touched to the purchase backlog, and `commerce.derive.drain` derives them afterwards in
+set-based passes (decision 0009). Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
 from shequn.audience.schemas import PurchaseFacts
+from shequn.commerce import derive as derived
 from shequn.commerce import rollups
 from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow, RowError, check_text, scrub_raw
 from shequn.commerce.rollups import local_day
@@ -62,8 +66,12 @@ def import_orders(
     batch_size: int = 5000,
     on_batch: Callable[[ImportStats], None] | None = None,
     on_errors: Callable[[list[ParsedRow]], None] | None = None,
+    derive: bool = True,
 ) -> ImportStats:
-    """Import parsed rows in batches; bad rows go to on_errors, good ones are upserted."""
+    """Import parsed rows in batches; bad rows go to on_errors, good ones are upserted.
+
+    derive=False leaves facts, activity and rollups to `commerce.derive.drain` (see the module doc).
+    """
     stats = ImportStats()
     batch: list[OrderIn] = []
     errors: list[ParsedRow] = []
@@ -84,7 +92,7 @@ def import_orders(
             collecting = gc.isenabled()
             gc.disable()
             try:
-                upsert_orders(session, workspace_id=workspace_id, orders=batch, stats=stats)
+                upsert_orders(session, workspace_id=workspace_id, orders=batch, stats=stats, derive=derive)
             finally:
                 if collecting:
                     gc.enable()
@@ -120,7 +128,9 @@ def _key(o: OrderIn) -> tuple[str, str, str]:
     return (o.source, o.shop_id, o.source_order_id)
 
 
-def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[OrderIn], stats: ImportStats) -> list[int]:
+def upsert_orders(
+    session: Session, *, workspace_id: int, orders: Sequence[OrderIn], stats: ImportStats, derive: bool = True
+) -> list[int]:
     """Upsert one batch of orders with their customers, products and line items; returns changed order ids."""
     latest: dict[tuple[str, str, str], OrderIn] = {}
     for o in orders:
@@ -164,7 +174,7 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     # An updated order can change or move spend, so its customers (old and new) are recomputed from
     # all their orders; everyone else only gains new orders, which are added to the stored facts.
     recompute = old_customers | {cid for cid in customer_ids[len(new) :] if cid is not None}
-    batch = _Batch(bulk, workspace_id, now, products, recompute, zone)
+    batch = _Batch(bulk, workspace_id, now, products, recompute, zone, derive=derive)
     for i, (oid, o, cid) in enumerate(zip(ids, todo, customer_ids, strict=True)):
         batch.add(oid, o, cid, is_new=i < len(new))
     bulk.insert("orders", ORDER_COLUMNS, batch.orders[: len(new)])
@@ -181,6 +191,19 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
     stats.created += len(new)
     stats.updated += len(changed)
     affected = {c for c in customer_ids if c is not None} | old_customers | resolution.touched
+    days = batch.days | {local_day(t, zone) for t in old_placed if t is not None}
+    stats.customers |= affected
+    send_on_commit(
+        session,
+        "commerce.orders_changed",
+        workspace_id,
+        order_ids=ids,
+        paid_order_ids=batch.paid_ids,
+        customer_ids=sorted(affected),
+    )
+    if not derive:
+        derived.log_backlog(bulk, workspace_id, sorted(affected), days)
+        return ids
     # Customers created by this batch have no stored facts yet: theirs are written without a read.
     fresh = [f for cid, f in batch.facts.items() if cid in resolution.created]
     audience_service.update_purchase_facts(session, workspace_id=workspace_id, facts=fresh)
@@ -197,18 +220,8 @@ def upsert_orders(session: Session, *, workspace_id: int, orders: Sequence[Order
             for (cid, kind, ref, day), (n, amount) in batch.activity.items()
         ],
     )
-    refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=recompute)
-    days = batch.days | {local_day(t, zone) for t in old_placed if t is not None}
+    derived.refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=recompute)
     rollups.refresh_days(session, workspace_id=workspace_id, tz=tz, days=days)
-    stats.customers |= affected
-    send_on_commit(
-        session,
-        "commerce.orders_changed",
-        workspace_id,
-        order_ids=ids,
-        paid_order_ids=batch.paid_ids,
-        customer_ids=sorted(affected),
-    )
     return ids
 
 
@@ -223,8 +236,10 @@ class _Batch:
         products: dict[str, tuple[int, str]],
         skip: set[int],
         zone: ZoneInfo,
+        *,
+        derive: bool,
     ) -> None:
-        self.bulk, self.ws, self.now = bulk, workspace_id, now
+        self.bulk, self.ws, self.now, self.derive = bulk, workspace_id, now, derive
         self.products, self.skip, self.zone = products, skip, zone
         self.orders: list[tuple[Any, ...]] = []
         self.lines: list[tuple[Any, ...]] = []
@@ -243,7 +258,8 @@ class _Batch:
         paid = o.status in PAID_STATUSES
         if paid:
             self.paid_ids.append(oid)
-        counted = paid and is_new and cid is not None and cid not in self.skip
+        # Only a deriving batch adds facts and activity of new orders here; otherwise the drain does.
+        counted = self.derive and paid and is_new and cid is not None and cid not in self.skip
         categories: dict[str, int] = {}
         by_product: dict[int, int] = {}
         lines = self.lines
@@ -421,81 +437,3 @@ def _ensure_products(
         )
         known.update({s: (pid, first_seen[s].category) for pid, s in zip(pids, missing, strict=True)})
     return known
-
-
-def _purchase_rows(
-    cid: int, day: int, net: int, lines: Iterable[tuple[str, int | None, int, int]]
-) -> Iterator[audience_service.ActivityRow]:
-    """Activity rows of one paid-like order: the order, and its categories and products (count = orders)."""
-    yield audience_service.ActivityRow(cid, "order", "", day, 1, net)
-    categories: dict[str, int] = defaultdict(int)
-    products: dict[int, int] = defaultdict(int)
-    for category, product_id, _quantity, total in lines:
-        if category:
-            categories[category[:64]] += total
-        if product_id is not None:
-            products[product_id] += total
-    for category, amount in categories.items():
-        yield audience_service.ActivityRow(cid, "category", category, day, 1, amount)
-    for product_id, amount in products.items():
-        yield audience_service.ActivityRow(cid, "product", str(product_id), day, 1, amount)
-
-
-def refresh_customer_activity(session: Session, *, workspace_id: int, customer_ids: Sequence[int]) -> None:
-    """Rebuild these customers' purchase activity from their paid-like orders."""
-    bulk = Bulk(session)
-    paid = ", ".join(f"'{st}'" for st in sorted(PAID_STATUSES))  # code constants, not input
-    orders: dict[int, tuple[int, int, int]] = {}
-    for oid, cid, placed, net in bulk.select_in(
-        f"SELECT id, customer_id, placed_at, paid - refunded FROM orders WHERE workspace_id = ? AND status IN ({paid}) "
-        "AND customer_id {in}",
-        customer_ids,
-        [workspace_id],
-    ):
-        at = bulk.parse_ts(placed)
-        assert at is not None
-        orders[oid] = (cid, audience_service.epoch_day(at), int(net or 0))
-    lines: dict[int, list[tuple[str, int | None, int, int]]] = defaultdict(list)
-    for oid, category, product_id, quantity, total in bulk.select_in(
-        "SELECT order_id, category, product_id, quantity, total FROM order_line_items WHERE order_id {in}",
-        sorted(orders),
-    ):
-        lines[oid].append((category, product_id, int(quantity), int(total)))
-    rows = [row for oid, (cid, day, net) in orders.items() for row in _purchase_rows(cid, day, net, lines[oid])]
-    audience_service.replace_activity(
-        session,
-        workspace_id=workspace_id,
-        customer_ids=customer_ids,
-        kinds=audience_service.PURCHASE_KINDS,
-        rows=rows,
-    )
-
-
-def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids: set[int]) -> None:
-    """Recompute purchase facts of these customers from their paid-like orders and hand them to audience."""
-    if not customer_ids:
-        return
-    ids = sorted(customer_ids)
-    bulk = Bulk(session)
-    paid = ", ".join(f"'{st}'" for st in sorted(PAID_STATUSES))  # code constants, not input
-    agg: dict[int, list[Any]] = {cid: [None, None, 0, 0] for cid in ids}
-    for cid, first, last, n, spent in bulk.select_in(
-        "SELECT customer_id, MIN(placed_at), MAX(placed_at), COUNT(*), SUM(paid - refunded) FROM orders "
-        f"WHERE workspace_id = ? AND status IN ({paid}) AND customer_id {{in}} GROUP BY customer_id",
-        ids,
-        [workspace_id],
-    ):
-        agg[cid] = [bulk.parse_ts(first), bulk.parse_ts(last), int(n), int(spent or 0)]
-    cats: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for cid, cat, amount in bulk.select_in(
-        "SELECT o.customer_id, li.category, SUM(li.total) FROM order_line_items li "
-        "JOIN orders o ON o.id = li.order_id "
-        f"WHERE o.workspace_id = ? AND li.category <> '' AND o.status IN ({paid}) AND o.customer_id {{in}} "
-        "GROUP BY o.customer_id, li.category",
-        ids,
-        [workspace_id],
-    ):
-        cats[cid].append((cat, int(amount or 0)))
-    facts = [PurchaseFacts(cid, a[0], a[1], a[2], max(a[3], 0), dict(cats.get(cid, []))) for cid, a in agg.items()]
-    audience_service.update_purchase_facts(session, workspace_id=workspace_id, facts=facts)
-    refresh_customer_activity(session, workspace_id=workspace_id, customer_ids=ids)

@@ -1,4 +1,4 @@
-"""Commerce tables: products, orders, line items, import row errors."""
+"""Commerce tables: products, orders, line items, import row errors, rollups and the purchase backlog."""
 
 from __future__ import annotations
 
@@ -146,3 +146,21 @@ class CategoryDailyRollup(Base):
     category: Mapped[str] = mapped_column(String(64))
     sales: Mapped[int] = mapped_column(Money, default=0)
     quantity: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PurchaseBacklog(Base):
+    """Customers and local days whose derived purchase data a bulk import has left to recompute.
+
+    The bulk import writes orders and line items only; `commerce.derive` recomputes facts, purchase
+    activity and rollups for these rows in a few set-based statements and deletes them (decision 0009).
+    customer_id has no foreign key on purpose: a customer merged or erased since is resolved, or
+    skipped, when the backlog is drained.
+    """
+
+    __tablename__ = "purchase_backlog"
+    __table_args__ = (Index("ix_purchase_backlog_ws_id", "workspace_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(BigId)
+    day: Mapped[int | None] = mapped_column(Integer)  # date.toordinal() of a local day whose rollups are stale

@@ -17,8 +17,9 @@ from shequn.audience import service as audience_service
 from shequn.audience.schemas import TimelineEntry
 from shequn.commerce import rollups
 from shequn.commerce.canonical import ORDER_STATUSES, PAID_STATUSES, OrderIn, ParsedRow, ProductIn
+from shequn.commerce.derive import refresh_customer_facts
 from shequn.commerce.errors import OrderNotFound, ProductNotFound
-from shequn.commerce.ingest import BULK_TABLES, ImportStats, import_orders, refresh_customer_facts, upsert_orders
+from shequn.commerce.ingest import BULK_TABLES, ImportStats, import_orders, upsert_orders
 from shequn.commerce.models import ImportRowError, Order, OrderLineItem, Product
 from shequn.core.bulk import Bulk
 from shequn.core.clock import utcnow

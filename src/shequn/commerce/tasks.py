@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from shequn.audience import service as audience_service
-from shequn.commerce import service
+from shequn.commerce import derive, service
 from shequn.commerce.canonical import ParsedRow, ProductIn
 from shequn.commerce.ingest import ImportStats, import_orders
 from shequn.core import signals
 from shequn.core.db import session_scope
-from shequn.core.jobs import JobContext, enqueue_job, register_job
+from shequn.core.jobs import JobContext, enqueue_job, register_job, register_periodic
 from shequn.core.settings import get_settings
 from shequn.core.signals import Signal
 from shequn.identity import service as identity_service
 from shequn.identity.service import Actor
 
 BIG_IMPORT = 5_000
+log = logging.getLogger(__name__)
 
 
 def _after_bulk(ctx: JobContext, stats: ImportStats) -> None:
-    """After an import: fresh planner statistics when it was large, and RFM when anything changed."""
-    if stats.created + stats.updated >= BIG_IMPORT:
+    """After an import: derive what it left in the backlog, refresh planner statistics when it was
+    large, and RFM when anything changed."""
+    ws = ctx.job.workspace_id
+    assert ws is not None
+    changed = stats.created + stats.updated
+    if changed >= BIG_IMPORT:
         service.refresh_statistics(ctx.session)
-    if stats.created + stats.updated and ctx.job.workspace_id is not None:
-        audience_service.request_rfm_refresh(ctx.session, workspace_id=ctx.job.workspace_id)
+    ctx.checkpoint(ctx.job.progress_done, None, "deriving")
+    drained = derive.drain(ctx.session, workspace_id=ws)
+    if changed:
+        audience_service.request_rfm_refresh(ctx.session, workspace_id=ws)
+    log.info("import job %s derived %s customers, %s days", ctx.job.id, drained.customers, drained.days)
     ctx.session.commit()
 
 
@@ -66,9 +75,12 @@ def run_order_import(ctx: JobContext) -> dict[str, Any]:
             batch_size=get_settings().import_batch_size,
             on_batch=on_batch,
             on_errors=on_errors,
+            derive=False,
         )
     except FileError as exc:
         ctx.session.rollback()
+        derive.drain(ctx.session, workspace_id=ws)  # batches committed before the file went bad
+        ctx.session.commit()
         _discard_upload(params)  # a rejected file would only be rejected again
         return {
             "file_error": exc.code,
@@ -138,7 +150,12 @@ def run_demo_load(ctx: JobContext) -> dict[str, Any]:
 
     rows = (ParsedRow(row=i + 1, item=o) for i, o in enumerate(demo_orders(spec)))
     stats = import_orders(
-        ctx.session, workspace_id=ws, rows=rows, batch_size=get_settings().import_batch_size, on_batch=on_batch
+        ctx.session,
+        workspace_id=ws,
+        rows=rows,
+        batch_size=get_settings().import_batch_size,
+        on_batch=on_batch,
+        derive=False,
     )
     _after_bulk(ctx, stats)
     # Other domains add their demo layer (tracked events, tags, segments) once the orders are in.
@@ -158,8 +175,17 @@ def _on_timezone_changed(signal: Signal) -> None:
         enqueue_job(session, workspace_id=signal.workspace_id, kind=service.ROLLUP_JOB, params={})
 
 
+def drain_all_backlogs() -> None:
+    """Hourly safety net: derive any backlog an import left behind (one that failed for good)."""
+    with session_scope() as session:
+        for ws in derive.workspaces_with_backlog(session):
+            derive.drain(session, workspace_id=ws)
+            session.commit()
+
+
 def register() -> None:
     """Register commerce job handlers with the queue, and the signals that start jobs."""
+    register_periodic("commerce.drain_backlogs", drain_all_backlogs, hour="*", minute="23")
     register_job(service.IMPORT_JOB, run_order_import)
     register_job(service.PRODUCT_IMPORT_JOB, run_product_import)
     register_job(service.DEMO_JOB, run_demo_load)

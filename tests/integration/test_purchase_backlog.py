@@ -1,0 +1,162 @@
+"""Bulk imports leave facts, purchase activity and rollups to the backlog drain (decision 0009).
+
+The drain must end exactly where an import that derives in its own transaction ends, be safe to run
+again, and follow customers merged in between.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shequn.audience.models import Customer, CustomerActivity, CustomerIdentity
+from shequn.audience.schemas import CustomerIn, IdentityIn
+from shequn.commerce import derive
+from shequn.commerce import service as commerce_service  # noqa: F401  (registers the merge hook)
+from shequn.commerce.canonical import LineItemIn, OrderIn, ParsedRow
+from shequn.commerce.demo import DemoSpec, demo_orders
+from shequn.commerce.ingest import import_orders
+from shequn.commerce.models import CategoryDailyRollup, Order, OrderDailyRollup, Product
+from shequn.core.bulk import Bulk
+from tests.conftest import Tenant
+
+SPEC = DemoSpec(customers=150, months=6, seed=11, end=datetime(2026, 10, 1, tzinfo=UTC))
+
+
+def _rows(orders: list[OrderIn]) -> list[ParsedRow]:
+    return [ParsedRow(row=i + 1, item=o) for i, o in enumerate(orders)]
+
+
+def _snapshot(db: Session, ws: int) -> dict[str, Any]:
+    """Everything derived, keyed by what is the same in two workspaces (identity keys, SKUs, days)."""
+    db.expire_all()
+    person = {
+        cid: key
+        for cid, key in db.execute(
+            select(CustomerIdentity.customer_id, CustomerIdentity.match_key).where(CustomerIdentity.workspace_id == ws)
+        )
+    }
+    sku = dict(db.execute(select(Product.id, Product.sku).where(Product.workspace_id == ws)).all())
+    facts = {
+        person[c.id]: (
+            c.orders_count,
+            c.total_spent,
+            c.avg_order_value,
+            c.first_order_at,
+            c.last_order_at,
+            c.category_spend,
+            c.top_categories,
+        )
+        for c in db.scalars(select(Customer).where(Customer.workspace_id == ws, Customer.merged_into_id.is_(None)))
+        if c.id in person
+    }
+    activity = sorted(
+        (person[a.customer_id], a.kind, sku[int(a.ref)] if a.kind == "product" else a.ref, a.day, a.count, a.amount)
+        for a in db.scalars(select(CustomerActivity).where(CustomerActivity.workspace_id == ws))
+    )
+    order_days = sorted(
+        (r.day, r.status, r.source, r.orders, r.total, r.net_paid)
+        for r in db.scalars(select(OrderDailyRollup).where(OrderDailyRollup.workspace_id == ws))
+    )
+    category_days = sorted(
+        (r.day, r.category, r.sales, r.quantity)
+        for r in db.scalars(select(CategoryDailyRollup).where(CategoryDailyRollup.workspace_id == ws))
+    )
+    return {"facts": facts, "activity": activity, "orders": order_days, "categories": category_days}
+
+
+def test_drained_import_ends_where_a_deriving_import_does(db: Session, tenant: Tenant, other_tenant: Tenant) -> None:
+    orders = list(demo_orders(SPEC))
+    assert len(orders) > 300
+    ws_a, ws_b = tenant.workspace_id, other_tenant.workspace_id
+    for ws, deriving in ((ws_a, True), (ws_b, False)):
+        stats = import_orders(
+            db, workspace_id=ws, rows=_rows(orders), batch_size=97, on_batch=lambda _s: db.commit(), derive=deriving
+        )
+        db.commit()
+        assert stats.failed == 0
+    # Before the drain the orders are there and nothing derived from them is.
+    assert db.scalar(select(Order.id).where(Order.workspace_id == ws_b).limit(1)) is not None
+    early = _snapshot(db, ws_b)
+    assert early["activity"] == [] and early["orders"] == [] and early["categories"] == []
+    assert all(f[0] == 0 for f in early["facts"].values())
+    assert derive.pending(db, workspace_id=ws_b) > 0
+    assert derive.pending(db, workspace_id=ws_a) == 0
+
+    drained = derive.drain(db, workspace_id=ws_b)
+    db.commit()
+    assert drained.customers > 100 and drained.days > 100
+    assert derive.pending(db, workspace_id=ws_b) == 0
+    want, got = _snapshot(db, ws_a), _snapshot(db, ws_b)
+    assert len(want["activity"]) > 500 and any(f[0] > 1 for f in want["facts"].values())
+    for part in ("facts", "activity", "orders", "categories"):
+        assert got[part] == want[part], part
+
+
+def test_drain_is_safe_to_repeat(db: Session, tenant: Tenant) -> None:
+    ws = tenant.workspace_id
+    import_orders(db, workspace_id=ws, rows=_rows(list(demo_orders(SPEC))[:200]), derive=False)
+    db.commit()
+    derive.drain(db, workspace_id=ws)
+    db.commit()
+    once = _snapshot(db, ws)
+    assert derive.drain(db, workspace_id=ws).customers == 0  # nothing left
+    # A crash after deriving but before deleting the rows leaves them to be derived again.
+    bulk = Bulk(db)
+    customers = [int(r[0]) for r in bulk.execute("SELECT id FROM customers WHERE workspace_id = ?", [ws])]
+    derive.log_backlog(bulk, ws, customers, [datetime(2026, 9, 1, tzinfo=UTC).date()])
+    derive.drain(db, workspace_id=ws)
+    db.commit()
+    assert _snapshot(db, ws) == once
+
+
+def _order(n: int, identity: IdentityIn, amount: int, at: datetime) -> OrderIn:
+    return OrderIn(
+        source="taobao",
+        shop_id="s1",
+        source_order_id=f"m{n}",
+        status="paid",
+        currency="CNY",
+        total=amount,
+        paid=amount,
+        subtotal=amount,
+        created_at=at,
+        source_updated_at=at,
+        line_items=[LineItemIn("TEA-1", "龙井", 1, amount, amount, category="绿茶")],
+        customer=CustomerIn(identities=[identity], name="买家"),
+    )
+
+
+def test_backlog_follows_a_merge_before_the_drain(db: Session, tenant: Tenant) -> None:
+    ws = tenant.workspace_id
+    at = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    nick = IdentityIn("taobao", "buyer_nick", "nick-merge", True)
+    union = IdentityIn("wechat", "unionid", "u-merge", True)
+    import_orders(
+        db,
+        workspace_id=ws,
+        rows=_rows([_order(1, nick, 1000, at), _order(2, union, 2000, at + timedelta(days=3))]),
+        derive=False,
+    )
+    db.commit()
+    # Both identities on one order: the two customers merge while their backlog rows still wait.
+    linking = _order(3, nick, 4000, at + timedelta(days=5))
+    assert linking.customer is not None
+    linking.customer.identities.append(union)
+    import_orders(db, workspace_id=ws, rows=_rows([linking]), derive=False)
+    db.commit()
+    derive.drain(db, workspace_id=ws)
+    db.commit()
+    db.expire_all()
+    live = list(db.scalars(select(Customer).where(Customer.workspace_id == ws, Customer.merged_into_id.is_(None))))
+    assert len(live) == 1
+    winner = live[0]
+    assert (winner.orders_count, winner.total_spent) == (3, 7000)
+    assert winner.first_order_at == at and winner.last_order_at == at + timedelta(days=5)
+    assert winner.category_spend == {"绿茶": 7000}
+    activity = db.scalars(select(CustomerActivity).where(CustomerActivity.workspace_id == ws)).all()
+    assert {a.customer_id for a in activity} == {winner.id}
+    assert sum(a.count for a in activity if a.kind == "order") == 3
