@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from shequn.audience.models import Customer, CustomerIdentity
+from shequn.commerce import derive
 from shequn.commerce import service as commerce_service  # noqa: F401  (registers merge hooks)
 from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow
 from shequn.commerce.demo import DemoSpec, demo_orders
@@ -77,10 +78,11 @@ def make_workspace() -> int:
         return ws.id
 
 
-def run_batched(url: str, orders: list[OrderIn], batch_size: int, jsonl: bytes | None = None) -> float:
-    """shequn's importer: batches of batch_size, committed after each batch (as the import job does).
+def run_batched(url: str, orders: list[OrderIn], batch_size: int, jsonl: bytes | None = None) -> tuple[float, float]:
+    """shequn's importer as the import job runs it: batches of batch_size, committed after each batch,
+    then the drain that derives facts, purchase activity and rollups. Returns (import s, drain s).
 
-    With jsonl, the clock also covers parsing that file (streamed into the importer, as the job does).
+    With jsonl, the import's clock also covers parsing that file (streamed into the importer).
     """
     fresh_database(url)
     ws = make_workspace()
@@ -92,13 +94,17 @@ def run_batched(url: str, orders: list[OrderIn], batch_size: int, jsonl: bytes |
     else:
         rows = parse_orders(jsonl, "orders.jsonl", source="shequn")
     stats = import_orders(
-        session, workspace_id=ws, rows=rows, batch_size=batch_size, on_batch=lambda _s: session.commit()
+        session, workspace_id=ws, rows=rows, batch_size=batch_size, on_batch=lambda _s: session.commit(), derive=False
     )
     elapsed = time.perf_counter() - start
+    start = time.perf_counter()
+    derive.drain(session, workspace_id=ws)
+    session.commit()
+    drained = time.perf_counter() - start
     session.close()
     assert stats.failed == 0, stats
     assert stats.created == len({(o.source, o.shop_id, o.source_order_id) for o in orders}), stats
-    return elapsed
+    return elapsed, drained
 
 
 def to_jsonl(orders: list[OrderIn]) -> bytes:
@@ -371,8 +377,12 @@ def main() -> None:
     targets = [("SQLite", sqlite_url)] + ([("PostgreSQL", args.pg)] if args.pg else [])
     results = []
     for name, url in targets:
-        fast = [run_batched(url, orders, args.batch_size) for _ in range(args.repeat)]
-        from_file = [run_batched(url, orders, args.batch_size, jsonl) for _ in range(args.repeat)]
+        fast_runs = [run_batched(url, orders, args.batch_size) for _ in range(args.repeat)]
+        file_runs = [run_batched(url, orders, args.batch_size, jsonl) for _ in range(args.repeat)]
+        fast = [imp for imp, _ in fast_runs]
+        from_file = [imp for imp, _ in file_runs]
+        drains = [d for _, d in fast_runs + file_runs]
+        ends = [imp + d for imp, d in fast_runs]
         naive_set = orders[: args.naive_orders]
         slow = [run_naive(url, naive_set) for _ in range(max(1, args.repeat - 1))]
         ceiling = [run_insert_only(url, orders) for _ in range(args.repeat)]
@@ -380,6 +390,7 @@ def main() -> None:
         file_rate = len(orders) / statistics.median(from_file)
         slow_rate = len(naive_set) / statistics.median(slow)
         ceiling_rate = len(orders) / statistics.median(ceiling)
+        end_rate = len(orders) / statistics.median(ends)
         results.append(
             {
                 "db": name,
@@ -388,6 +399,8 @@ def main() -> None:
                 "batch_size": args.batch_size,
                 "batched_orders_per_s": round(fast_rate),
                 "batched_runs_s": [round(x, 2) for x in fast],
+                "drain_runs_s": [round(x, 2) for x in drains],
+                "import_and_drain_orders_per_s": round(end_rate),
                 "file_jsonl_orders_per_s": round(file_rate),
                 "file_jsonl_runs_s": [round(x, 2) for x in from_file],
                 "naive_orders": len(naive_set),
@@ -403,6 +416,10 @@ def main() -> None:
         print(
             f"{name:10s} batched: {fast_rate:>9,.0f} orders/s ({fast_rate * lines / len(orders):,.0f} lines/s; "
             f"median of {len(fast)})   naive: {slow_rate:>7,.0f} orders/s   ratio {fast_rate / slow_rate:.1f}x"
+        )
+        print(
+            f"{'':10s} import + drain (facts, activity, rollups derived): {end_rate:>9,.0f} orders/s   "
+            f"ratio {end_rate / slow_rate:.1f}x   (drain median {statistics.median(drains):.2f} s)"
         )
         print(
             f"{'':10s} from the JSONL file (parse + import): {file_rate:>9,.0f} orders/s   "

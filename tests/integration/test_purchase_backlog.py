@@ -107,7 +107,8 @@ def test_drain_is_safe_to_repeat(db: Session, tenant: Tenant) -> None:
     # A crash after deriving but before deleting the rows leaves them to be derived again.
     bulk = Bulk(db)
     customers = [int(r[0]) for r in bulk.execute("SELECT id FROM customers WHERE workspace_id = ?", [ws])]
-    derive.log_backlog(bulk, ws, customers, [datetime(2026, 9, 1, tzinfo=UTC).date()])
+    orders = [int(r[0]) for r in bulk.execute("SELECT id FROM orders WHERE workspace_id = ?", [ws])]
+    derive.log_backlog(bulk, ws, new_orders=orders[:50], customer_ids=customers, days=[datetime(2026, 9, 1).date()])
     derive.drain(db, workspace_id=ws)
     db.commit()
     assert _snapshot(db, ws) == once

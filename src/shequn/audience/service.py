@@ -16,8 +16,10 @@ from shequn.audience.activity import (
     PURCHASE_KINDS,
     ActivityRow,
     add_activity,
+    epoch_day_sql,
     mark_changed,
     replace_activity,
+    replace_activity_from,
 )
 from shequn.audience.activity import get_settings as get_audience_settings
 from shequn.audience.demo import all_live_customer_ids, ensure_demo_audience
@@ -118,6 +120,7 @@ __all__ = [
     "delete_segment",
     "ensure_demo_audience",
     "epoch_day",
+    "epoch_day_sql",
     "get_audience_settings",
     "get_segment",
     "influence_score",
@@ -136,6 +139,7 @@ __all__ = [
     "refresh_segment",
     "register_merge_hook",
     "replace_activity",
+    "replace_activity_from",
     "resolve_customers",
     "save_cluster",
     "segment_profile",

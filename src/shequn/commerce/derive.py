@@ -10,7 +10,7 @@ to repeat after a crash or to run twice at once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -40,11 +40,22 @@ class DrainStats:
         return {"customers": self.customers, "days": self.days}
 
 
-def log_backlog(bulk: Bulk, workspace_id: int, customer_ids: Collection[int], days: Iterable[date]) -> None:
-    """Record customers and local days whose derived purchase data is now stale."""
-    rows: list[tuple[Any, ...]] = [(workspace_id, cid, None) for cid in customer_ids]
-    rows += [(workspace_id, None, d.toordinal()) for d in set(days)]
-    bulk.insert("purchase_backlog", ("workspace_id", "customer_id", "day"), rows)
+def log_backlog(
+    bulk: Bulk,
+    workspace_id: int,
+    *,
+    new_orders: Collection[int] = (),
+    customer_ids: Collection[int] = (),
+    days: Iterable[date] = (),
+) -> None:
+    """Record what is now stale: the customers of these new orders, these customers, these local days."""
+    rows: list[tuple[Any, ...]] = [(workspace_id, cid, None, None, None) for cid in customer_ids]
+    if new_orders:
+        # One row for the batch: on SQLite its ids are one block; on PostgreSQL a range that also
+        # spans another session's orders only makes the drain recompute a few more customers.
+        rows.append((workspace_id, None, None, min(new_orders), max(new_orders)))
+    rows += [(workspace_id, None, d.toordinal(), None, None) for d in set(days)]
+    bulk.insert("purchase_backlog", ("workspace_id", "customer_id", "day", "order_lo", "order_hi"), rows)
 
 
 def pending(session: Session, *, workspace_id: int) -> int:
@@ -66,13 +77,18 @@ def drain(session: Session, *, workspace_id: int) -> DrainStats:
     if top is None:
         return stats
     # A customer merged since the import is derived as its winner: the merge moved its orders there.
+    named = (
+        "SELECT b.customer_id FROM purchase_backlog b WHERE b.workspace_id = ? AND b.id <= ? "
+        "AND b.customer_id IS NOT NULL UNION "
+        "SELECT o.customer_id FROM purchase_backlog b JOIN orders o ON o.workspace_id = b.workspace_id "
+        "AND o.id BETWEEN b.order_lo AND b.order_hi WHERE b.workspace_id = ? AND b.id <= ? AND b.order_lo IS NOT NULL"
+    )
     customers = [
         int(r[0])
         for r in bulk.execute(
-            "SELECT DISTINCT COALESCE(c.merged_into_id, c.id) FROM purchase_backlog b "
-            "JOIN customers c ON c.id = b.customer_id AND c.workspace_id = b.workspace_id "
-            "WHERE b.workspace_id = ? AND b.id <= ? ORDER BY 1",
-            [workspace_id, top],
+            f"SELECT DISTINCT COALESCE(c.merged_into_id, c.id) FROM customers c WHERE c.workspace_id = ? "
+            f"AND c.id IN ({named}) ORDER BY 1",
+            [workspace_id, workspace_id, top, workspace_id, top],
         )
     ]
     days = [
@@ -91,51 +107,40 @@ def drain(session: Session, *, workspace_id: int) -> DrainStats:
     return stats
 
 
-def _purchase_rows(
-    cid: int, day: int, net: int, lines: Iterable[tuple[str, int | None, int, int]]
-) -> Iterator[audience_service.ActivityRow]:
-    """Activity rows of one paid-like order: the order, and its categories and products (count = orders)."""
-    yield audience_service.ActivityRow(cid, "order", "", day, 1, net)
-    categories: dict[str, int] = defaultdict(int)
-    products: dict[int, int] = defaultdict(int)
-    for category, product_id, _quantity, total in lines:
-        if category:
-            categories[category[:64]] += total
-        if product_id is not None:
-            products[product_id] += total
-    for category, amount in categories.items():
-        yield audience_service.ActivityRow(cid, "category", category, day, 1, amount)
-    for product_id, amount in products.items():
-        yield audience_service.ActivityRow(cid, "product", str(product_id), day, 1, amount)
-
-
 def refresh_customer_activity(session: Session, *, workspace_id: int, customer_ids: Sequence[int]) -> None:
-    """Rebuild these customers' purchase activity from their paid-like orders."""
+    """Rebuild these customers' purchase activity from their paid-like orders, in the database.
+
+    Per customer and UTC day: 'order' rows count orders and sum net paid; 'category' and 'product'
+    rows count the orders that had them and sum their line totals.
+    """
     bulk = Bulk(session)
-    paid = _PAID_SQL
-    orders: dict[int, tuple[int, int, int]] = {}
-    for oid, cid, placed, net in bulk.select_in(
-        f"SELECT id, customer_id, placed_at, paid - refunded FROM orders WHERE workspace_id = ? AND status IN ({paid}) "
-        "AND customer_id {in}",
-        customer_ids,
-        [workspace_id],
-    ):
-        at = bulk.parse_ts(placed)
-        assert at is not None
-        orders[oid] = (cid, audience_service.epoch_day(at), int(net or 0))
-    lines: dict[int, list[tuple[str, int | None, int, int]]] = defaultdict(list)
-    for oid, category, product_id, quantity, total in bulk.select_in(
-        "SELECT order_id, category, product_id, quantity, total FROM order_line_items WHERE order_id {in}",
-        sorted(orders),
-    ):
-        lines[oid].append((category, product_id, int(quantity), int(total)))
-    rows = [row for oid, (cid, day, net) in orders.items() for row in _purchase_rows(cid, day, net, lines[oid])]
-    audience_service.replace_activity(
+    day = audience_service.epoch_day_sql(bulk, "o.placed_at")
+    paid_orders = f"o.workspace_id = ? AND o.status IN ({_PAID_SQL}) AND o.customer_id {{in}}"
+    lines = "FROM order_line_items li JOIN orders o ON o.id = li.order_id"
+    selects = [
+        (
+            f"SELECT ?, o.customer_id, 'order', '', {day}, COUNT(*), SUM(o.paid - o.refunded) FROM orders o "
+            f"WHERE {paid_orders} GROUP BY o.customer_id, {day}",
+            [workspace_id, workspace_id],
+        ),
+        (
+            f"SELECT ?, o.customer_id, 'category', li.category, {day}, COUNT(DISTINCT o.id), SUM(li.total) {lines} "
+            f"WHERE li.category <> '' AND {paid_orders} GROUP BY o.customer_id, li.category, {day}",
+            [workspace_id, workspace_id],
+        ),
+        (
+            f"SELECT ?, o.customer_id, 'product', CAST(li.product_id AS TEXT), {day}, COUNT(DISTINCT o.id), "
+            f"SUM(li.total) {lines} WHERE li.product_id IS NOT NULL AND {paid_orders} "
+            f"GROUP BY o.customer_id, li.product_id, {day}",
+            [workspace_id, workspace_id],
+        ),
+    ]
+    audience_service.replace_activity_from(
         session,
         workspace_id=workspace_id,
         customer_ids=customer_ids,
         kinds=audience_service.PURCHASE_KINDS,
-        rows=rows,
+        selects=selects,
     )
 
 

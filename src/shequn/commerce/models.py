@@ -149,18 +149,21 @@ class CategoryDailyRollup(Base):
 
 
 class PurchaseBacklog(Base):
-    """Customers and local days whose derived purchase data a bulk import has left to recompute.
+    """What a bulk import has left to derive: a range of new order ids, a customer or a local day.
 
     The bulk import writes orders and line items only; `commerce.derive` recomputes facts, purchase
-    activity and rollups for these rows in a few set-based statements and deletes them (decision 0009).
+    activity and rollups of the customers these rows name in a few set-based statements, and deletes
+    them (decision 0009). A batch of new orders is one row (its id range), not a row per customer.
     customer_id has no foreign key on purpose: a customer merged or erased since is resolved, or
-    skipped, when the backlog is drained.
+    skipped, when the backlog is drained. Small and short-lived, so the primary key is its only index.
     """
 
     __tablename__ = "purchase_backlog"
-    __table_args__ = (Index("ix_purchase_backlog_ws_id", "workspace_id", "id"), {"sqlite_autoincrement": True})
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     customer_id: Mapped[int | None] = mapped_column(BigId)
     day: Mapped[int | None] = mapped_column(Integer)  # date.toordinal() of a local day whose rollups are stale
+    order_lo: Mapped[int | None] = mapped_column(BigId)  # new orders with lo <= id <= hi
+    order_hi: Mapped[int | None] = mapped_column(BigId)

@@ -1,4 +1,4 @@
-"""purchase backlog: customers and days whose facts, activity and rollups a bulk import left to derive
+"""purchase backlog: orders, customers and days whose facts, activity and rollups a bulk import left to derive
 
 Revision ID: 0025
 Revises: 0024
@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("workspace_id", BIGID, nullable=False),
         sa.Column("customer_id", BIGID, nullable=True),
         sa.Column("day", sa.Integer(), nullable=True),
+        sa.Column("order_lo", BIGID, nullable=True),
+        sa.Column("order_hi", BIGID, nullable=True),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
             ["workspaces.id"],
@@ -34,9 +36,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_purchase_backlog")),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_purchase_backlog_ws_id", "purchase_backlog", ["workspace_id", "id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_purchase_backlog_ws_id", table_name="purchase_backlog")
     op.drop_table("purchase_backlog")
