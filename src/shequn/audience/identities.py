@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -86,43 +87,42 @@ class _Prepared:
     email_masked: str = ""
 
 
-def _prepare(person: CustomerIn | None) -> _Prepared | None:
+def _prepare(person: CustomerIn | None, phones: dict[str, tuple[str, str] | None]) -> _Prepared | None:
     if person is None:
         return None
     prep = _Prepared(person=person)
+    keys = prep.keys
     for ident in person.identities:
+        kind = ident.kind
         value = (ident.value or "").strip()
-        if not value or ident.kind not in KINDS:
+        if not value or kind not in KINDS:
             continue
-        if ident.kind == "email":
-            value = value.lower()
-        if ident.kind in ("phone_hash", "email") and not ident.verified:
-            continue
-        prep.keys[match_key(ident.source, ident.kind, value)] = (
-            ident.source,
-            ident.kind,
-            value[:255],
-            ident.verified,
-            ident.followers,
-        )
+        if kind == "email" or kind == "phone_hash":
+            if not ident.verified:
+                continue
+            if kind == "email":
+                value = value.lower()
+        # match_key(), inlined: this runs for every identity of every imported order.
+        key = f"{kind}:{value}" if kind in GLOBAL_KINDS else f"{kind}:{ident.source}:{value}"
+        keys[key] = (ident.source, kind, value[:255], ident.verified, ident.followers)
     if person.phone:
-        normalized = normalize_phone(person.phone)
-        if normalized:
-            prep.phone_hash = phone_hash(normalized)
-            prep.phone_masked = mask_phone(normalized)
+        # Repeat buyers bring the same phone many times per batch: normalize, hash and mask it once.
+        known = phones.get(person.phone, _UNSEEN)
+        if known is _UNSEEN:
+            normalized = normalize_phone(person.phone)
+            known = phones[person.phone] = (phone_hash(normalized), mask_phone(normalized)) if normalized else None
+        if known is not None:
+            prep.phone_hash, prep.phone_masked = known
             if person.phone_verified:
-                prep.keys[match_key("*", "phone_hash", prep.phone_hash)] = (
-                    "phone",
-                    "phone_hash",
-                    prep.phone_hash,
-                    True,
-                    None,
-                )
+                keys[f"phone_hash:{known[0]}"] = ("phone", "phone_hash", known[0], True, None)
     if person.email and "@" in person.email:
         email = person.email.strip().lower()
         prep.email_masked = mask_email(email)
-        prep.keys.setdefault(match_key("*", "email", email), ("email", "email", email[:255], True, None))
-    return prep if prep.keys else None
+        keys.setdefault(f"email:{email}", ("email", "email", email[:255], True, None))
+    return prep if keys else None
+
+
+_UNSEEN: Any = object()
 
 
 def _lookup(bulk: Bulk, workspace_id: int, keys: Sequence[str]) -> dict[str, int]:
@@ -154,19 +154,27 @@ class Resolution:
 
 def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[CustomerIn | None]) -> Resolution:
     """Find or create the customer of each person, merging customers that turn out to be one."""
-    prepared = [_prepare(p) for p in people]
+    phones: dict[str, tuple[str, str] | None] = {}
+    prepared = [_prepare(p, phones) for p in people]
     parent: dict[str, str] = {}
+    # Each person's first key: after the union pass, _find of it names the person's group.
+    firsts: list[str | None] = []
     for prep in prepared:
         if prep is None:
+            firsts.append(None)
             continue
-        keys = list(prep.keys)
-        for k in keys:
-            parent.setdefault(k, k)
-        first = _find(parent, keys[0])
-        for k in keys[1:]:
-            root = _find(parent, k)
-            if root != first:
-                parent[root] = first
+        person_keys = iter(prep.keys)
+        first = next(person_keys)
+        firsts.append(first)
+        top = parent.setdefault(first, first)
+        if top != first:
+            top = _find(parent, first)
+        for k in person_keys:
+            top_k = parent.setdefault(k, k)
+            if top_k != k:
+                top_k = _find(parent, k)
+            if top_k != top:
+                parent[top_k] = top
     if not parent:
         return Resolution([None] * len(people), set(), set())
 
@@ -175,6 +183,7 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
     groups: dict[str, list[str]] = {}
     for k in parent:
         groups.setdefault(_find(parent, k), []).append(k)
+    roots: list[str | None] = [None if f is None else _find(parent, f) for f in firsts]
 
     root_customer: dict[str, int] = {}
     new_roots: list[str] = []
@@ -189,17 +198,18 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
             cid = survivor[cid]
         return cid
 
-    for keys in groups.values():
-        owners = sorted({existing[k] for k in keys if k in existing})
-        for other in owners[1:]:
-            a, b = final(owners[0]), final(other)
-            if a != b:
-                winner, loser = min(a, b), max(a, b)
-                survivor[loser] = winner
-                link_key[loser] = next(k for k in keys if k in existing and existing[k] == other)
+    if existing:
+        for keys in groups.values():
+            owners = sorted({existing[k] for k in keys if k in existing})
+            for other in owners[1:]:
+                a, b = final(owners[0]), final(other)
+                if a != b:
+                    winner, loser = min(a, b), max(a, b)
+                    survivor[loser] = winner
+                    link_key[loser] = next(k for k in keys if k in existing and existing[k] == other)
     merges = [Merge(final(loser), loser, link_key[loser]) for loser in survivor]
     for root, keys in groups.items():
-        owned = [existing[k] for k in keys if k in existing]
+        owned = [existing[k] for k in keys if k in existing] if existing else None
         if not owned:
             new_roots.append(root)
             continue
@@ -211,56 +221,16 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
 
     # Contact data for each group comes from its first person that has it.
     contact: dict[str, _Prepared] = {}
-    for prep in prepared:
-        if prep is not None:
-            contact.setdefault(_find(parent, next(iter(prep.keys))), prep)
+    for prep, group in zip(prepared, roots, strict=True):
+        if prep is not None and group is not None and group not in contact:
+            contact[group] = prep
 
     now = bulk.ts(utcnow())
     created: set[int] = set()
     if new_roots:
-        # New customers get their social reach at insert, so only existing ones need refresh_social.
-        key_info: dict[str, tuple[str, int | None]] = {}
-        for prep in prepared:
-            if prep is not None:
-                for key, (source, _kind, _value, _verified, followers) in prep.keys.items():
-                    if followers is not None or key not in key_info:
-                        key_info[key] = (source, followers)
-        ids = reserve_ids(session, "customers", len(new_roots))
-        rows = []
-        for root, cid in zip(new_roots, ids, strict=True):
-            root_customer[root] = cid
-            prep = contact[root]
-            person = prep.person
-            assert person is not None
-            infos = [key_info[k] for k in groups[root]]
-            platforms = sorted({src for src, _ in infos if src not in ("phone", "email")})
-            followers_total = sum(f or 0 for _, f in infos)
-            rows.append(
-                (
-                    cid,
-                    workspace_id,
-                    person.name[:120],
-                    "",
-                    person.province[:32],
-                    person.city[:32],
-                    prep.phone_hash,
-                    prep.phone_masked,
-                    prep.email_masked,
-                    0,
-                    0,
-                    0,
-                    "[]",
-                    "{}",
-                    bulk.js(platforms),
-                    followers_total,
-                    influence_score(followers_total),
-                    now,
-                    now,
-                )
-            )
-            touched.add(cid)
-            created.add(cid)
-        bulk.insert("customers", CUSTOMER_COLUMNS, rows)
+        _insert_customers(session, bulk, workspace_id, new_roots, groups, prepared, contact, root_customer, now)
+        created = {root_customer[r] for r in new_roots}
+        touched |= created
 
     fresh = set(new_roots)
     _fill_contact_gaps(
@@ -272,11 +242,11 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
     seen: set[str] = set()
     social_changed: set[int] = set()
     result: list[int | None] = []
-    for prep in prepared:
-        if prep is None:
+    for prep, group in zip(prepared, roots, strict=True):
+        if prep is None or group is None:
             result.append(None)
             continue
-        cid = root_customer[_find(parent, next(iter(prep.keys)))]
+        cid = root_customer[group]
         result.append(cid)
         for key, (source, kind, value, verified, followers) in prep.keys.items():
             if key in existing:
@@ -296,6 +266,60 @@ def resolve_customers(session: Session, *, workspace_id: int, people: Sequence[C
     )
     refresh_social(session, workspace_id=workspace_id, customer_ids=social_changed)
     return Resolution(result, touched, created)
+
+
+def _insert_customers(
+    session: Session,
+    bulk: Bulk,
+    workspace_id: int,
+    new_roots: list[str],
+    groups: dict[str, list[str]],
+    prepared: list[_Prepared | None],
+    contact: dict[str, _Prepared],
+    root_customer: dict[str, int],
+    now: Any,
+) -> None:
+    """Insert a customer per new group, with its social reach (so only existing ones need refresh_social)."""
+    key_info: dict[str, tuple[str, int | None]] = {}
+    for prep in prepared:
+        if prep is not None:
+            for key, (source, _kind, _value, _verified, followers) in prep.keys.items():
+                if followers is not None or key not in key_info:
+                    key_info[key] = (source, followers)
+    ids = reserve_ids(session, "customers", len(new_roots))
+    rows = []
+    for root, cid in zip(new_roots, ids, strict=True):
+        root_customer[root] = cid
+        prep = contact[root]
+        person = prep.person
+        assert person is not None
+        infos = [key_info[k] for k in groups[root]]
+        platforms = sorted({src for src, _ in infos if src != "phone" and src != "email"})
+        followers_total = sum(f or 0 for _, f in infos)
+        rows.append(
+            (
+                cid,
+                workspace_id,
+                person.name[:120],
+                "",
+                person.province[:32],
+                person.city[:32],
+                prep.phone_hash,
+                prep.phone_masked,
+                prep.email_masked,
+                0,
+                0,
+                0,
+                "[]",
+                "{}",
+                bulk.js(platforms),
+                followers_total,
+                influence_score(followers_total),
+                now,
+                now,
+            )
+        )
+    bulk.insert("customers", CUSTOMER_COLUMNS, rows)
 
 
 def _fill_contact_gaps(bulk: Bulk, workspace_id: int, pairs: list[tuple[int, _Prepared]]) -> None:
