@@ -147,6 +147,29 @@ def replace_activity_from(
     mark_changed(session, workspace_id=workspace_id, customer_ids=ids)
 
 
+def add_activity_from(
+    session: Session,
+    *,
+    workspace_id: int,
+    selects: Sequence[tuple[str, Sequence[Any]]],
+    ids: Sequence[Any] = (),
+    min_days: Mapping[int, int],
+) -> None:
+    """Add the rows of a higher domain's SELECTs to the customers' days (upsert), and log those customers
+    (min_days: each one's earliest day written) as changed purchases. The SELECTs are as for
+    replace_activity_from, with `{in}` bound to ids (the caller's, e.g. new orders)."""
+    bulk = Bulk(session)
+    for sql, params in selects:
+        bulk.select_in(
+            f"INSERT INTO customer_activity (workspace_id, customer_id, kind, ref, day, count, amount) {sql} "
+            "ON CONFLICT (customer_id, kind, ref, day) DO UPDATE SET count = customer_activity.count + excluded.count, "
+            "amount = customer_activity.amount + excluded.amount",
+            ids,
+            params,
+        )
+    mark_changed(session, workspace_id=workspace_id, customer_ids=min_days, kinds=PURCHASES, min_days=min_days)
+
+
 def move_activity(session: Session, *, workspace_id: int, pairs: Sequence[tuple[int, int]]) -> None:
     """Fold (loser, winner) customers' activity and tags into the winner."""
     if not pairs:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
@@ -44,18 +45,16 @@ def log_backlog(
     bulk: Bulk,
     workspace_id: int,
     *,
-    new_orders: Collection[int] = (),
+    new_orders: Sequence[int] = (),
     customer_ids: Collection[int] = (),
     days: Iterable[date] = (),
 ) -> None:
-    """Record what is now stale: the customers of these new orders, these customers, these local days."""
-    rows: list[tuple[Any, ...]] = [(workspace_id, cid, None, None, None) for cid in customer_ids]
+    """Record what is now stale: these new orders, these customers (all their orders), these local days."""
+    rows: list[tuple[Any, ...]] = [(workspace_id, cid, None, None) for cid in customer_ids]
     if new_orders:
-        # One row for the batch: on SQLite its ids are one block; on PostgreSQL a range that also
-        # spans another session's orders only makes the drain recompute a few more customers.
-        rows.append((workspace_id, None, None, min(new_orders), max(new_orders)))
-    rows += [(workspace_id, None, d.toordinal(), None, None) for d in set(days)]
-    bulk.insert("purchase_backlog", ("workspace_id", "customer_id", "day", "order_lo", "order_hi"), rows)
+        rows.append((workspace_id, None, None, bulk.js(list(new_orders))))
+    rows += [(workspace_id, None, d.toordinal(), None) for d in set(days)]
+    bulk.insert("purchase_backlog", ("workspace_id", "customer_id", "day", "order_ids"), rows)
 
 
 def pending(session: Session, *, workspace_id: int) -> int:
@@ -70,41 +69,100 @@ def workspaces_with_backlog(session: Session) -> list[int]:
 
 
 def drain(session: Session, *, workspace_id: int) -> DrainStats:
-    """Derive everything the backlog holds up to now; rows logged meanwhile wait for the next drain."""
+    """Derive everything the backlog holds now, in the caller's transaction.
+
+    The rows are claimed first (deleted, returning them): a second drain running at the same time
+    waits for this transaction and then finds them gone, and a crash rolls the claim back with the
+    work. That is what lets new orders be added to the stored facts as deltas, in proportion to the
+    new orders rather than to the buyers' whole history. Customers named on their own (a changed or
+    moved order, a merge) are recomputed from all their orders, after the deltas, which overwrites
+    whatever the deltas did to them.
+    """
     bulk = Bulk(session)
-    top = bulk.execute("SELECT MAX(id) FROM purchase_backlog WHERE workspace_id = ?", [workspace_id])[0][0]
-    stats = DrainStats()
-    if top is None:
-        return stats
-    # A customer merged since the import is derived as its winner: the merge moved its orders there.
-    named = (
-        "SELECT b.customer_id FROM purchase_backlog b WHERE b.workspace_id = ? AND b.id <= ? "
-        "AND b.customer_id IS NOT NULL UNION "
-        "SELECT o.customer_id FROM purchase_backlog b JOIN orders o ON o.workspace_id = b.workspace_id "
-        "AND o.id BETWEEN b.order_lo AND b.order_hi WHERE b.workspace_id = ? AND b.id <= ? AND b.order_lo IS NOT NULL"
+    claimed = bulk.execute(
+        "DELETE FROM purchase_backlog WHERE workspace_id = ? RETURNING customer_id, day, order_ids", [workspace_id]
     )
-    customers = [
-        int(r[0])
-        for r in bulk.execute(
-            f"SELECT DISTINCT COALESCE(c.merged_into_id, c.id) FROM customers c WHERE c.workspace_id = ? "
-            f"AND c.id IN ({named}) ORDER BY 1",
-            [workspace_id, workspace_id, top, workspace_id, top],
-        )
-    ]
-    days = [
-        date.fromordinal(int(r[0]))
-        for r in bulk.execute(
-            "SELECT DISTINCT day FROM purchase_backlog WHERE workspace_id = ? AND id <= ? AND day IS NOT NULL",
-            [workspace_id, top],
-        )
-    ]
-    for i in range(0, len(customers), DRAIN_CHUNK):
-        refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=set(customers[i : i + DRAIN_CHUNK]))
+    stats = DrainStats()
+    named = sorted({int(c) for c, _, _ in claimed if c is not None})
+    days = sorted({date.fromordinal(int(d)) for _, d, _ in claimed if d is not None})
+    added: set[int] = set()
+    for _, _, ids in claimed:
+        if ids is not None:
+            added |= _add_new_orders(session, bulk, workspace_id, orjson.loads(ids))
+    # A customer merged since is recomputed as its winner: the merge moved its orders there.
+    live = sorted(
+        {
+            int(r[0])
+            for r in bulk.select_in(
+                "SELECT COALESCE(merged_into_id, id) FROM customers WHERE workspace_id = ? AND id {in}",
+                named,
+                [workspace_id],
+            )
+        }
+    )
+    for i in range(0, len(live), DRAIN_CHUNK):
+        refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=set(live[i : i + DRAIN_CHUNK]))
     tz = identity_service.workspace_timezone(session, workspace_id)
     rollups.refresh_days(session, workspace_id=workspace_id, tz=tz, days=days)
-    bulk.execute("DELETE FROM purchase_backlog WHERE workspace_id = ? AND id <= ?", [workspace_id, top])
-    stats.customers, stats.days = len(customers), len(days)
+    stats.customers, stats.days = len(added | set(live)), len(days)
     return stats
+
+
+def _add_new_orders(session: Session, bulk: Bulk, workspace_id: int, order_ids: list[int]) -> set[int]:
+    """Add these new orders to their buyers' facts and purchase activity; returns the buyers."""
+    paid = f"o.workspace_id = ? AND o.status IN ({_PAID_SQL}) AND o.customer_id IS NOT NULL AND o.id {{in}}"
+    facts: dict[int, PurchaseFacts] = {}
+    for cid, first, last, n, spent in bulk.select_in(
+        f"SELECT o.customer_id, MIN(o.placed_at), MAX(o.placed_at), COUNT(*), SUM(o.paid - o.refunded) FROM orders o "
+        f"WHERE {paid} GROUP BY o.customer_id",
+        order_ids,
+        [workspace_id],
+    ):
+        facts[cid] = PurchaseFacts(cid, bulk.parse_ts(first), bulk.parse_ts(last), int(n), int(spent or 0), {})
+    if not facts:
+        return set()
+    for cid, category, amount in bulk.select_in(
+        "SELECT o.customer_id, li.category, SUM(li.total) FROM order_line_items li JOIN orders o ON o.id = li.order_id "
+        f"WHERE li.category <> '' AND {paid} GROUP BY o.customer_id, li.category",
+        order_ids,
+        [workspace_id],
+    ):
+        facts[cid].category_spend[category] = int(amount or 0)
+    audience_service.add_purchase_facts(session, workspace_id=workspace_id, deltas=list(facts.values()))
+    first_days = {cid: audience_service.epoch_day(f.first_order_at) for cid, f in facts.items() if f.first_order_at}
+    audience_service.add_activity_from(
+        session,
+        workspace_id=workspace_id,
+        selects=[(sql, [workspace_id, *params]) for sql, params in _activity_selects(bulk, workspace_id, paid)],
+        ids=order_ids,
+        min_days=first_days,
+    )
+    return set(facts)
+
+
+def _activity_selects(bulk: Bulk, workspace_id: int, where: str) -> list[tuple[str, list[Any]]]:
+    """SELECTs of purchase activity rows (workspace, customer, kind, ref, day, count, amount) of the
+    orders `where` picks (its `?` is the workspace; its `{in}` is left for the caller's ids)."""
+    day = audience_service.epoch_day_sql(bulk, "o.placed_at")
+    lines = "FROM order_line_items li JOIN orders o ON o.id = li.order_id"
+    return [
+        (
+            f"SELECT ?, o.customer_id, 'order', '', {day}, COUNT(*), SUM(o.paid - o.refunded) FROM orders o "
+            f"WHERE {where} GROUP BY o.customer_id, {day}",
+            [workspace_id],
+        ),
+        (
+            f"SELECT ?, o.customer_id, 'category', li.category, {day}, COUNT(DISTINCT o.id), SUM(li.total) {lines} "
+            f"WHERE li.category <> '' AND {where} GROUP BY o.customer_id, li.category, {day}",
+            [workspace_id],
+        ),
+        (
+            f"SELECT ?, o.customer_id, 'product', CAST(li.product_id AS TEXT), {day}, COUNT(DISTINCT o.id), "
+            f"SUM(li.total) {lines} WHERE li.product_id IS NOT NULL AND {where} "
+            f"GROUP BY o.customer_id, li.product_id, {day}",
+            [workspace_id],
+        ),
+    ]
 
 
 def refresh_customer_activity(session: Session, *, workspace_id: int, customer_ids: Sequence[int]) -> None:
@@ -114,33 +172,13 @@ def refresh_customer_activity(session: Session, *, workspace_id: int, customer_i
     rows count the orders that had them and sum their line totals.
     """
     bulk = Bulk(session)
-    day = audience_service.epoch_day_sql(bulk, "o.placed_at")
-    paid_orders = f"o.workspace_id = ? AND o.status IN ({_PAID_SQL}) AND o.customer_id {{in}}"
-    lines = "FROM order_line_items li JOIN orders o ON o.id = li.order_id"
-    selects = [
-        (
-            f"SELECT ?, o.customer_id, 'order', '', {day}, COUNT(*), SUM(o.paid - o.refunded) FROM orders o "
-            f"WHERE {paid_orders} GROUP BY o.customer_id, {day}",
-            [workspace_id, workspace_id],
-        ),
-        (
-            f"SELECT ?, o.customer_id, 'category', li.category, {day}, COUNT(DISTINCT o.id), SUM(li.total) {lines} "
-            f"WHERE li.category <> '' AND {paid_orders} GROUP BY o.customer_id, li.category, {day}",
-            [workspace_id, workspace_id],
-        ),
-        (
-            f"SELECT ?, o.customer_id, 'product', CAST(li.product_id AS TEXT), {day}, COUNT(DISTINCT o.id), "
-            f"SUM(li.total) {lines} WHERE li.product_id IS NOT NULL AND {paid_orders} "
-            f"GROUP BY o.customer_id, li.product_id, {day}",
-            [workspace_id, workspace_id],
-        ),
-    ]
+    where = f"o.workspace_id = ? AND o.status IN ({_PAID_SQL}) AND o.customer_id {{in}}"
     audience_service.replace_activity_from(
         session,
         workspace_id=workspace_id,
         customer_ids=customer_ids,
         kinds=audience_service.PURCHASE_KINDS,
-        selects=selects,
+        selects=[(sql, [workspace_id, *params]) for sql, params in _activity_selects(bulk, workspace_id, where)],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shequn.core.clock import utcnow
@@ -149,11 +149,11 @@ class CategoryDailyRollup(Base):
 
 
 class PurchaseBacklog(Base):
-    """What a bulk import has left to derive: a range of new order ids, a customer or a local day.
+    """What a bulk import has left to derive: a batch of new orders, a customer or a local day.
 
-    The bulk import writes orders and line items only; `commerce.derive` recomputes facts, purchase
-    activity and rollups of the customers these rows name in a few set-based statements, and deletes
-    them (decision 0009). A batch of new orders is one row (its id range), not a row per customer.
+    The bulk import writes orders and line items only; `commerce.derive` claims these rows and derives
+    facts, purchase activity and rollups from them in a few set-based statements (decision 0009). A
+    batch of new orders is one row (its ids as a JSON array), not a row per order or customer.
     customer_id has no foreign key on purpose: a customer merged or erased since is resolved, or
     skipped, when the backlog is drained. Small and short-lived, so the primary key is its only index.
     """
@@ -165,5 +165,4 @@ class PurchaseBacklog(Base):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     customer_id: Mapped[int | None] = mapped_column(BigId)
     day: Mapped[int | None] = mapped_column(Integer)  # date.toordinal() of a local day whose rollups are stale
-    order_lo: Mapped[int | None] = mapped_column(BigId)  # new orders with lo <= id <= hi
-    order_hi: Mapped[int | None] = mapped_column(BigId)
+    order_ids: Mapped[str | None] = mapped_column(Text)  # JSON array of new orders' ids

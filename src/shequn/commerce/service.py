@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from shequn.audience import service as audience_service
 from shequn.audience.schemas import TimelineEntry
-from shequn.commerce import rollups
+from shequn.commerce import derive, rollups
 from shequn.commerce.canonical import ORDER_STATUSES, PAID_STATUSES, OrderIn, ParsedRow, ProductIn
 from shequn.commerce.derive import refresh_customer_facts
 from shequn.commerce.errors import OrderNotFound, ProductNotFound
@@ -48,7 +48,11 @@ def _move_orders_on_merge(session: Session, workspace_id: int, pairs: list[tuple
         "UPDATE orders SET customer_id = ? WHERE workspace_id = ? AND customer_id = ?",
         [(winner, workspace_id, loser) for loser, winner in pairs],
     )
-    refresh_customer_facts(session, workspace_id=workspace_id, customer_ids={winner for _, winner in pairs})
+    winners = {winner for _, winner in pairs}
+    refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=winners)
+    # New orders of the losers may still wait in the backlog: the drain must recompute the winners from
+    # all their orders rather than add those orders to facts that already hold them.
+    derive.log_backlog(Bulk(session), workspace_id, customer_ids=sorted(winners))
 
 
 def _order_timeline(session: Session, workspace_id: int, customer_id: int, limit: int) -> list[TimelineEntry]:

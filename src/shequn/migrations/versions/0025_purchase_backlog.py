@@ -25,8 +25,7 @@ def upgrade() -> None:
         sa.Column("workspace_id", BIGID, nullable=False),
         sa.Column("customer_id", BIGID, nullable=True),
         sa.Column("day", sa.Integer(), nullable=True),
-        sa.Column("order_lo", BIGID, nullable=True),
-        sa.Column("order_hi", BIGID, nullable=True),
+        sa.Column("order_ids", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
             ["workspaces.id"],
