@@ -335,9 +335,7 @@ def run_insert_only(url: str, orders: list[OrderIn], batch_size: int) -> float:
         bulk.insert("customer_identities", IDENTITY_COLUMNS, ident_rows)
         bulk.insert("orders", ORDER_COLUMNS, order_rows)
         bulk.insert("order_line_items", LINE_COLUMNS, line_rows)
-        bulk.insert(
-            "purchase_backlog", ("workspace_id", "order_lo", "order_hi"), [(ws, order_rows[0][0], order_rows[-1][0])]
-        )
+        bulk.insert("purchase_backlog", ("workspace_id", "order_ids"), [(ws, bulk.js([r[0] for r in order_rows]))])
         session.commit()
     elapsed = time.perf_counter() - start_t
     session.close()

@@ -10,7 +10,6 @@ set-based passes (decision 0009). Figures: docs/benchmarks.md.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from shequn.commerce import derive as derived
 from shequn.commerce import rollups
 from shequn.commerce.canonical import PAID_STATUSES, OrderIn, ParsedRow, RowError, check_text, scrub_raw
 from shequn.commerce.rollups import local_day
-from shequn.core.bulk import Bulk
+from shequn.core.bulk import Bulk, gc_paused
 from shequn.core.clock import utcnow
 from shequn.core.db import analyze, reserve_ids
 from shequn.core.signals import send_on_commit
@@ -87,15 +86,8 @@ def import_orders(
             kept[0] += len(keep)
         errors.clear()
         if batch:
-            # A batch allocates hundreds of thousands of short-lived tuples and no cycles; with the
-            # cyclic collector on, its repeated full scans of the live orders cost ~15% of the import.
-            collecting = gc.isenabled()
-            gc.disable()
-            try:
+            with gc_paused():
                 upsert_orders(session, workspace_id=workspace_id, orders=batch, stats=stats, derive=derive)
-            finally:
-                if collecting:
-                    gc.enable()
             batch.clear()
         written = stats.created + stats.updated
         if written >= next_analyze[0]:
