@@ -331,6 +331,7 @@ def run_insert_only(url: str, orders: list[OrderIn], batch_size: int) -> float:
         batches.append((cust_rows, ident_rows, order_rows, line_rows))
     start_t = time.perf_counter()
     for cust_rows, ident_rows, order_rows, line_rows in batches:
+        bulk = Bulk(session)  # a commit hands the connection back: take the session's current one
         bulk.insert("customers", CUSTOMER_COLUMNS, cust_rows)
         bulk.insert("customer_identities", IDENTITY_COLUMNS, ident_rows)
         bulk.insert("orders", ORDER_COLUMNS, order_rows)

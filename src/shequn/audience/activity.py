@@ -106,6 +106,26 @@ def replace_activity(
     mark_changed(session, workspace_id=workspace_id, customer_ids=customer_ids)
 
 
+def _delete_activity(bulk: Bulk, workspace_id: int, customer_ids: Sequence[int], kinds: Sequence[str]) -> None:
+    """Delete these customers' rows of these kinds."""
+    for kind in kinds:  # kinds come from code constants
+        if bulk.pg:
+            # Joined to the unnested ids, not `= ANY(ids)`: as a filter, ANY searches the array row by row,
+            # and with statistics that lag a bulk load (rows inserted earlier in this transaction) the
+            # planner scans the kind's whole index range — 11 s for 20k ids over 150k rows (measured).
+            bulk.execute(
+                "DELETE FROM customer_activity a USING unnest(?::bigint[]) AS t(id) "
+                "WHERE a.workspace_id = ? AND a.kind = ? AND a.customer_id = t.id",
+                [list(customer_ids), workspace_id, kind],
+            )
+        else:
+            bulk.select_in(
+                "DELETE FROM customer_activity WHERE workspace_id = ? AND kind = ? AND customer_id {in}",
+                customer_ids,
+                [workspace_id, kind],
+            )
+
+
 def epoch_day_sql(bulk: Bulk, column: str) -> str:
     """SQL for epoch_day() of a UTC timestamp column (the day column of customer_activity)."""
     if bulk.pg:
@@ -121,8 +141,10 @@ def replace_activity_from(
     customer_ids: Sequence[int],
     kinds: Sequence[str],
     selects: Sequence[tuple[str, Sequence[Any]]],
+    fresh: bool = False,
 ) -> None:
-    """Replace these customers' activity of these kinds by the rows of a higher domain's SELECTs.
+    """Replace these customers' activity of these kinds by the rows of a higher domain's SELECTs
+    (fresh=True: the caller knows they have none of these kinds yet, so nothing is deleted).
 
     Each SELECT yields (workspace_id, customer_id, kind, ref, day, count, amount) and marks where the
     customer ids go with `{in}` (its params bind the `?`s before it). The rows never pass through
@@ -132,12 +154,8 @@ def replace_activity_from(
         return
     bulk = Bulk(session)
     ids = sorted(customer_ids)
-    for kind in kinds:  # kinds come from code constants
-        bulk.select_in(
-            "DELETE FROM customer_activity WHERE workspace_id = ? AND kind = ? AND customer_id {in}",
-            ids,
-            [workspace_id, kind],
-        )
+    if not fresh:
+        _delete_activity(bulk, workspace_id, ids, kinds)
     for sql, params in selects:
         bulk.select_in(
             f"INSERT INTO customer_activity (workspace_id, customer_id, kind, ref, day, count, amount) {sql}",

@@ -110,8 +110,13 @@ def _drain(session: Session, workspace_id: int) -> DrainStats:
             )
         }
     )
-    for i in range(0, len(live), DRAIN_CHUNK):
-        refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=set(live[i : i + DRAIN_CHUNK]))
+    # Buyers whose facts count no order yet have no purchase activity either (both are always written
+    # together), so their recompute need not delete any.
+    first_timers = fresh - named
+    for group, is_fresh in ((sorted(set(live) - first_timers), False), (sorted(set(live) & first_timers), True)):
+        for i in range(0, len(group), DRAIN_CHUNK):
+            chunk = set(group[i : i + DRAIN_CHUNK])
+            refresh_customer_facts(session, workspace_id=workspace_id, customer_ids=chunk, fresh=is_fresh)
     tz = identity_service.workspace_timezone(session, workspace_id)
     rollups.refresh_days(session, workspace_id=workspace_id, tz=tz, days=days)
     stats.customers, stats.days = len(set(returning) | set(live)), len(days)
@@ -197,7 +202,9 @@ def _activity_selects(bulk: Bulk, workspace_id: int, where: str) -> list[tuple[s
     ]
 
 
-def refresh_customer_activity(session: Session, *, workspace_id: int, customer_ids: Sequence[int]) -> None:
+def refresh_customer_activity(
+    session: Session, *, workspace_id: int, customer_ids: Sequence[int], fresh: bool = False
+) -> None:
     """Rebuild these customers' purchase activity from their paid-like orders, in the database.
 
     Per customer and UTC day: 'order' rows count orders and sum net paid; 'category' and 'product'
@@ -211,10 +218,11 @@ def refresh_customer_activity(session: Session, *, workspace_id: int, customer_i
         customer_ids=customer_ids,
         kinds=audience_service.PURCHASE_KINDS,
         selects=[(sql, [workspace_id, *params]) for sql, params in _activity_selects(bulk, workspace_id, where)],
+        fresh=fresh,
     )
 
 
-def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids: set[int]) -> None:
+def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids: set[int], fresh: bool = False) -> None:
     """Recompute purchase facts of these customers from their paid-like orders and hand them to audience."""
     if not customer_ids:
         return
@@ -241,4 +249,4 @@ def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids:
         cats[cid].append((cat, int(amount or 0)))
     facts = [PurchaseFacts(cid, a[0], a[1], a[2], max(a[3], 0), dict(cats.get(cid, []))) for cid, a in agg.items()]
     audience_service.update_purchase_facts(session, workspace_id=workspace_id, facts=facts)
-    refresh_customer_activity(session, workspace_id=workspace_id, customer_ids=ids)
+    refresh_customer_activity(session, workspace_id=workspace_id, customer_ids=ids, fresh=fresh)
