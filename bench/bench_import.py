@@ -271,7 +271,7 @@ def run_insert_only(url: str, orders: list[OrderIn], batch_size: int) -> float:
     can beat this. (The derived rows are the drain's, timed apart.)
     """
     from shequn.audience.identities import CUSTOMER_COLUMNS, IDENTITY_COLUMNS
-    from shequn.commerce.ingest import LINE_COLUMNS, ORDER_COLUMNS
+    from shequn.commerce.ingest import LINE_COLUMNS, ORDER_COLUMNS, _order_row
     from shequn.core.bulk import Bulk
 
     fresh_database(url)
@@ -298,32 +298,7 @@ def run_insert_only(url: str, orders: list[OrderIn], batch_size: int) -> float:
                 if k not in customers:
                     customers[k] = cid
                     ident_rows.append((ws, cid, i.source, i.kind, i.value, k, True, None, now))
-            order_rows.append(
-                (
-                    oid,
-                    ws,
-                    cid,
-                    o.source,
-                    o.shop_id,
-                    o.source_order_id,
-                    o.status,
-                    o.currency,
-                    o.subtotal,
-                    o.discount,
-                    o.shipping,
-                    o.total,
-                    o.paid,
-                    o.refunded,
-                    bulk.ts(o.created_at),
-                    bulk.ts(o.paid_at),
-                    bulk.ts(o.source_updated_at),
-                    "[]",
-                    bulk.js(o.attribution),
-                    bulk.js(o.raw),
-                    now,
-                    now,
-                )
-            )
+            order_rows.append(_order_row(bulk, oid, ws, o, cid, now))  # the import's own row builder
             line_rows.extend(
                 (ws, oid, None, li.sku, li.title, li.category, li.quantity, li.unit_price, li.total)
                 for li in o.line_items
