@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from shequn.audience import activity, engine, segments
+from shequn.audience import activity, engine, segment_members, segments
 from shequn.audience.activity import ActivityRow
 from shequn.audience.engine import arrays as engine_arrays
 from shequn.audience.engine import cache as engine_cache
@@ -251,7 +251,7 @@ def test_an_event_only_change_touches_no_derived_feature_and_one_round_settles(
     assert _log_size(db, ws) == logged, "no lifecycle, interest or tag change was logged"
     db.expire_all()
     assert db.get(Customer, ids[0]).lifecycle == "lapsed"  # type: ignore[union-attr]
-    assert segments.list_members(db, workspace_id=ws, segment_id=made[0].id)[1] == 1
+    assert segment_members.list_members(db, workspace_id=ws, segment_id=made[0].id)[1] == 1
 
     # An order today: lifecycle moves (won back after a long gap), the interest weight grows, and both
     # segments follow in the same round.
@@ -271,9 +271,9 @@ def test_an_event_only_change_touches_no_derived_feature_and_one_round_settles(
     for seg in made:
         db.refresh(seg)
         full = segments.evaluate_sql(db, workspace_id=ws, rule=seg.rule, as_of=AS_OF)
-        stored = [c.id for c in segments.list_members(db, workspace_id=ws, segment_id=seg.id)[0]]
+        stored = [c.id for c in segment_members.list_members(db, workspace_id=ws, segment_id=seg.id)[0]]
         assert sorted(stored) == sorted(full) and seg.members_count == len(full)
-    assert [len(segments.list_members(db, workspace_id=ws, segment_id=s.id)[0]) for s in made] == [0, 1]
+    assert [len(segment_members.list_members(db, workspace_id=ws, segment_id=s.id)[0]) for s in made] == [0, 1]
 
 
 @pytest.mark.parametrize("engine_name", ["numpy", "sql"])
@@ -332,7 +332,7 @@ def test_logged_kinds_are_honoured(
     # The snapshot kept the older purchase rows it did not re-read, and took the new event.
     assert engine.evaluate(db, workspace_id=ws, rule=buyers, as_of=AS_OF) == [ids[0]]
     assert engine.evaluate(db, workspace_id=ws, rule=SHARERS, as_of=AS_OF) == [ids[0]]
-    assert segments.list_members(db, workspace_id=ws, segment_id=made.id)[1] == 1
+    assert segment_members.list_members(db, workspace_id=ws, segment_id=made.id)[1] == 1
 
     # An order: lifecycle and interests are re-derived.
     read.clear()

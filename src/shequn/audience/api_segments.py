@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from shequn.audience import discovery, profiles, rfm, segments
+from shequn.audience import discovery, profiles, rfm, segment_members, segments
 from shequn.audience.lifecycle import STAGE_NAMES
 from shequn.audience.rules import FIELDS, OPS
 from shequn.audience.schemas import (
@@ -159,7 +159,7 @@ def members(
     db: Session = Depends(get_db),
 ) -> Paginated[CustomerOut]:
     """A page of the segment's members, biggest spenders first."""
-    people, total = segments.list_members(
+    people, total = segment_members.list_members(
         db, workspace_id=actor.workspace_id, segment_id=segment_id, limit=page.limit, offset=page.offset
     )
     return Paginated[CustomerOut].of([CustomerOut.model_validate(c) for c in people], total, page.limit, page.offset)
@@ -174,7 +174,7 @@ def history(
     db: Session = Depends(get_db),
 ) -> list[SegmentChangeOut]:
     """Who entered or left the segment, newest first."""
-    rows = segments.list_history(
+    rows = segment_members.list_history(
         db, workspace_id=actor.workspace_id, segment_id=segment_id, limit=limit, customer_id=customer_id
     )
     return [SegmentChangeOut.model_validate(r) for r in rows]
@@ -216,7 +216,7 @@ def member_csv(workspace_id: int, segment_id: int) -> Iterator[str]:
     """The segment's members as CSV with PII masked (UTF-8 BOM so Excel reads Chinese), in its own session."""
     yield "\ufeff" + _csv_line(list(EXPORT_COLUMNS))
     with new_session() as session:
-        for c in segments.iter_member_rows(session, workspace_id=workspace_id, segment_id=segment_id):
+        for c in segment_members.iter_member_rows(session, workspace_id=workspace_id, segment_id=segment_id):
             last = c.last_order_at.isoformat() if c.last_order_at else ""
             yield _csv_line(
                 [
@@ -239,7 +239,7 @@ def identities_csv(workspace_id: int, segment_id: int, source: str) -> Iterator[
     """The members' identities on one platform (a channel audience: openids, WeCom ids, Weibo uids)."""
     yield _csv_line(["customer_id", "source", "kind", "value"])
     with new_session() as session:
-        for row in segments.iter_member_identities(
+        for row in segment_members.iter_member_identities(
             session, workspace_id=workspace_id, segment_id=segment_id, source=source
         ):
             yield _csv_line(list(row))

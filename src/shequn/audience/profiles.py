@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.audience.models import Customer, CustomerActivity, CustomerTag, SegmentMember, Tag
-from shequn.audience.segments import get_segment, list_sizes
+from shequn.audience.segment_members import list_sizes
+from shequn.audience.segments import get_segment
 
 TOP = 10
 

@@ -61,6 +61,14 @@ from shequn.audience.models import Customer, CustomerIdentity, CustomerMerge
 from shequn.audience.profiles import SegmentProfile, segment_profile
 from shequn.audience.rule_py import epoch_day
 from shequn.audience.schemas import PurchaseFacts, TimelineEntry
+from shequn.audience.segment_members import (
+    customer_segments,
+    iter_member_rows,
+    list_history,
+    list_members,
+    list_sizes,
+    membership_table,
+)
 from shequn.audience.segments import (
     SEGMENT_CHANGES_JOB,
     SEGMENT_REFRESH_JOB,
@@ -68,15 +76,9 @@ from shequn.audience.segments import (
     apply_changes,
     check_segment_rule,
     create_segment,
-    customer_segments,
     delete_segment,
     get_segment,
-    iter_member_rows,
-    list_history,
-    list_members,
     list_segments,
-    list_sizes,
-    membership_table,
     preview,
     refresh_all,
     refresh_segment,
