@@ -70,3 +70,68 @@ def test_rollups_follow_inserts_updates_and_day_changes(client, db, tenant: Tena
     commerce_service.rebuild_rollups(db, workspace_id=ws)
     db.commit()
     assert commerce_service.order_totals(db, workspace_id=ws) == totals
+
+
+def test_rollups_group_by_the_local_day_across_dst(db, tenant: Tenant) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shequn.audience.schemas import CustomerIn, IdentityIn
+    from shequn.commerce import derive
+    from shequn.commerce.canonical import LineItemIn, OrderIn, ParsedRow
+    from shequn.commerce.ingest import import_orders
+    from shequn.commerce.models import CategoryDailyRollup, OrderDailyRollup
+    from shequn.identity.models import Workspace
+
+    ws = tenant.workspace_id
+    zone = ZoneInfo("America/New_York")
+    db.get(Workspace, ws).timezone = "America/New_York"
+    db.commit()
+    # Every 50 minutes around both 2026 DST changes, so orders land just before and after local midnights.
+    moments = [
+        start + timedelta(minutes=50 * i)
+        for start in (datetime(2026, 3, 7, 20, tzinfo=UTC), datetime(2026, 10, 31, 20, tzinfo=UTC))
+        for i in range(90)
+    ]
+    statuses = ["paid", "completed", "cancelled", "refunded"]
+    orders = [
+        OrderIn(
+            source="shopify",
+            shop_id="s1",
+            source_order_id=f"dst{i}",
+            status=statuses[i % 4],
+            currency="USD",
+            total=1000 + i,
+            paid=1000 + i,
+            created_at=at,
+            source_updated_at=at,
+            line_items=[LineItemIn("SKU", "Tea", 1, 1000 + i, 1000 + i, category=("绿茶", "红茶")[i % 2])],
+            customer=CustomerIn(identities=[IdentityIn("shopify", "customer_id", f"c{i % 7}", True)]),
+        )
+        for i, at in enumerate(moments)
+    ]
+    import_orders(db, workspace_id=ws, rows=[ParsedRow(row=i + 1, item=o) for i, o in enumerate(orders)], derive=False)
+    db.commit()
+    derive.drain(db, workspace_id=ws)
+    db.commit()
+    want_orders: Counter = Counter()
+    want_sales: Counter = Counter()
+    for o in orders:
+        day = o.created_at.astimezone(zone).date().isoformat()
+        want_orders[(day, o.status)] += 1
+        if o.status in PAID_STATUSES:
+            want_sales[(day, o.line_items[0].category)] += o.line_items[0].total
+    got_orders = Counter(
+        {
+            (r.day, r.status): r.orders
+            for r in db.scalars(select(OrderDailyRollup).where(OrderDailyRollup.workspace_id == ws))
+        }
+    )
+    got_sales = Counter(
+        {
+            (r.day, r.category): r.sales
+            for r in db.scalars(select(CategoryDailyRollup).where(CategoryDailyRollup.workspace_id == ws))
+        }
+    )
+    assert len({d for d, _ in want_orders}) >= 6
+    assert got_orders == want_orders
+    assert got_sales == want_sales

@@ -29,7 +29,11 @@ def refresh_days(session: Session, *, workspace_id: int, tz: str, days: Iterable
     """Recompute both rollups for these local days from the orders placed on them."""
     zone = ZoneInfo(tz)
     bulk = Bulk(session)
-    for day in sorted(set(days)):
+    wanted = sorted(set(days))
+    if bulk.pg and wanted:
+        _refresh_days_pg(bulk, workspace_id, tz, zone, wanted)
+        return
+    for day in wanted:
         start = datetime.combine(day, time.min, zone)
         lo, hi = bulk.ts(start), bulk.ts(start + timedelta(days=1))
         key = day.isoformat()
@@ -49,6 +53,33 @@ def refresh_days(session: Session, *, workspace_id: int, tz: str, days: Iterable
             "AND li.category <> '' GROUP BY li.category",
             [workspace_id, key, workspace_id, lo, hi],
         )
+
+
+def _refresh_days_pg(bulk: Bulk, workspace_id: int, tz: str, zone: ZoneInfo, days: list[date]) -> None:
+    """All the days in four statements: PostgreSQL groups by the local day itself (AT TIME ZONE), where the
+    per-day loop cost two round trips per day (a year of days made most of a drain's time)."""
+    keys = [d.isoformat() for d in days]
+    lo = datetime.combine(days[0], time.min, zone)
+    hi = datetime.combine(days[-1], time.min, zone) + timedelta(days=1)
+    local = "to_char(o.placed_at AT TIME ZONE ?, 'YYYY-MM-DD')"
+    span = "o.workspace_id = ? AND o.placed_at >= ? AND o.placed_at < ?"
+    bulk.execute("DELETE FROM order_daily_rollups WHERE workspace_id = ? AND day = ANY(?)", [workspace_id, keys])
+    bulk.execute("DELETE FROM category_daily_rollups WHERE workspace_id = ? AND day = ANY(?)", [workspace_id, keys])
+    bulk.execute(
+        "INSERT INTO order_daily_rollups (workspace_id, day, status, source, orders, total, net_paid) "
+        f"SELECT ?, d, status, source, COUNT(*), SUM(total), SUM(paid - refunded) FROM ("
+        f"SELECT {local} AS d, o.status, o.source, o.total, o.paid, o.refunded FROM orders o WHERE {span}"
+        ") x WHERE d = ANY(?) GROUP BY d, status, source",
+        [workspace_id, tz, workspace_id, lo, hi, keys],
+    )
+    bulk.execute(
+        "INSERT INTO category_daily_rollups (workspace_id, day, category, sales, quantity) "
+        "SELECT ?, d, category, SUM(total), SUM(quantity) FROM ("
+        f"SELECT {local} AS d, li.category, li.total, li.quantity FROM order_line_items li "
+        f"JOIN orders o ON o.id = li.order_id WHERE {span} AND o.status IN ({_PAID_SQL}) AND li.category <> ''"
+        ") x WHERE d = ANY(?) GROUP BY d, category",
+        [workspace_id, tz, workspace_id, lo, hi, keys],
+    )
 
 
 def rebuild(session: Session, *, workspace_id: int, tz: str) -> int:
