@@ -36,9 +36,10 @@ from typing import Any
 os.environ.setdefault("SHEQUN_VAR_DIR", tempfile.mkdtemp(prefix="shequn-bench-"))
 os.environ["SHEQUN_JOBS_MODE"] = "immediate"
 
-from sqlalchemy import Integer, String, create_engine, func, literal, select, text
+from sqlalchemy import Integer, String, func, literal, select, text
 from sqlalchemy.orm import Session
 
+from benchdb import ensure_pg_database
 from shequn.audience.models import Customer, Segment
 from shequn.core import db as core_db
 from shequn.core.clock import utcnow
@@ -60,21 +61,10 @@ def _point_at(url: str) -> None:
     core_db.reset_engine()
 
 
-def _ensure_pg_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://") + "/postgres", isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-
-
 def fresh_schema(url: str) -> None:
     """An empty schema built by the migrations."""
     if url.startswith("postgresql"):
-        _ensure_pg_database(url)
+        ensure_pg_database(url)
         _point_at(url)
         with core_db.get_engine().begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

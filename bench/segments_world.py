@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from shequn.audience import engine, interests, lifecycle
+from benchdb import ensure_pg_database
+from shequn.audience import engine, interests, lifecycle, rfm
 from shequn.audience.models import Tag
 from shequn.audience.rule_py import epoch_day
 from shequn.audience.rules import LIFECYCLE_STAGES
@@ -63,16 +64,7 @@ CATEGORIES = [
 ]
 PRODUCTS_PER_CATEGORY = 60
 TAGS = [("VIP", 0.10), ("茶友会", 0.04), ("新品试饮", 0.22)]
-GROUPS = {
-    (True, True, True): "important_value",
-    (True, False, True): "important_develop",
-    (False, True, True): "important_keep",
-    (False, False, True): "important_retain",
-    (True, True, False): "general_value",
-    (True, False, False): "general_develop",
-    (False, True, False): "general_keep",
-    (False, False, False): "general_retain",
-}
+GROUPS = rfm.GROUPS  # (R high, F high, M high) → group code, as the RFM job assigns them
 
 
 @dataclass(frozen=True)
@@ -452,7 +444,7 @@ def _point_at(url: str) -> None:
 def prepare(url: str, spec: Spec, regenerate: bool) -> tuple[int, float | None]:
     """The workspace id holding spec's data, generating it if missing; and generation seconds (None: reused)."""
     if url.startswith("postgresql"):
-        _ensure_pg_database(url)
+        ensure_pg_database(url)
     _point_at(url)
     eng = _engine(url)
     if regenerate:
@@ -507,14 +499,3 @@ def settle(ws: int) -> None:
         tagged = interests.refresh_interests(s, workspace_id=ws, as_of=AS_OF).tagged
         took = time.perf_counter() - t0
         print(f"  settled: {moved:,} lifecycle stages, {tagged:,} customers with interests in {took:.0f}s")
-
-
-def _ensure_pg_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://") + "/postgres", isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()

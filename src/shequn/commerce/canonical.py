@@ -32,6 +32,7 @@ ORDER_STATUSES = (
 MAX_YUAN = 10**12  # a trillion yuan: far above any order, far below BIGINT fen
 MAX_FEN = MAX_YUAN * 100
 PAID_STATUSES = frozenset({"paid", "shipped", "completed", "partially_refunded"})
+PAID_STATUSES_SQL = ", ".join(f"'{s}'" for s in sorted(PAID_STATUSES))  # for `status IN (...)`: constants, not input
 
 IDENTITY_KINDS = ("customer_id", "openid", "unionid", "buyer_nick", "email", "phone_hash", "anonymous_id", "handle")
 

@@ -21,12 +21,11 @@ from sqlalchemy.orm import Session
 from shequn.audience import service as audience_service
 from shequn.audience.schemas import PurchaseFacts
 from shequn.commerce import rollups
-from shequn.commerce.canonical import PAID_STATUSES
+from shequn.commerce.canonical import PAID_STATUSES_SQL
 from shequn.core.bulk import Bulk, gc_paused
 from shequn.identity import service as identity_service
 
 DRAIN_CHUNK = 20_000  # customers recomputed per round: bounds the IN lists and the Python-side rows
-_PAID_SQL = ", ".join(f"'{st}'" for st in sorted(PAID_STATUSES))  # code constants, not input
 
 
 @dataclass
@@ -144,7 +143,7 @@ def _split_buyers(
 
 def _add_new_orders(session: Session, bulk: Bulk, workspace_id: int, order_ids: list[int]) -> None:
     """Add these new orders to their buyers' stored facts and purchase activity."""
-    paid = f"o.workspace_id = ? AND o.status IN ({_PAID_SQL}) AND o.customer_id IS NOT NULL AND o.id {{in}}"
+    paid = f"o.workspace_id = ? AND o.status IN ({PAID_STATUSES_SQL}) AND o.customer_id IS NOT NULL AND o.id {{in}}"
     by_line = paid.replace("o.id {in}", "li.order_id {in}")  # see _activity_selects
     facts: dict[int, PurchaseFacts] = {}
     for cid, first, last, n, spent in bulk.select_in(
@@ -211,7 +210,7 @@ def refresh_customer_activity(
     rows count the orders that had them and sum their line totals.
     """
     bulk = Bulk(session)
-    where = f"o.workspace_id = ? AND o.status IN ({_PAID_SQL}) AND o.customer_id {{in}}"
+    where = f"o.workspace_id = ? AND o.status IN ({PAID_STATUSES_SQL}) AND o.customer_id {{in}}"
     audience_service.replace_activity_from(
         session,
         workspace_id=workspace_id,
@@ -228,7 +227,7 @@ def refresh_customer_facts(session: Session, *, workspace_id: int, customer_ids:
         return
     ids = sorted(customer_ids)
     bulk = Bulk(session)
-    paid = _PAID_SQL
+    paid = PAID_STATUSES_SQL
     agg: dict[int, list[Any]] = {cid: [None, None, 0, 0] for cid in ids}
     for cid, first, last, n, spent in bulk.select_in(
         "SELECT customer_id, MIN(placed_at), MAX(placed_at), COUNT(*), SUM(paid - refunded) FROM orders "

@@ -13,11 +13,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shequn.commerce.canonical import PAID_STATUSES
+from shequn.commerce.canonical import PAID_STATUSES_SQL
 from shequn.commerce.models import CategoryDailyRollup, Order, OrderDailyRollup
 from shequn.core.bulk import Bulk
-
-_PAID_SQL = ", ".join(f"'{s}'" for s in sorted(PAID_STATUSES))  # code constants, not input
 
 
 def local_day(moment: datetime, tz: ZoneInfo) -> date:
@@ -49,7 +47,7 @@ def refresh_days(session: Session, *, workspace_id: int, tz: str, days: Iterable
             "INSERT INTO category_daily_rollups (workspace_id, day, category, sales, quantity) "
             "SELECT ?, ?, li.category, SUM(li.total), SUM(li.quantity) FROM order_line_items li "
             "JOIN orders o ON o.id = li.order_id "
-            f"WHERE o.workspace_id = ? AND o.placed_at >= ? AND o.placed_at < ? AND o.status IN ({_PAID_SQL}) "
+            f"WHERE o.workspace_id = ? AND o.placed_at >= ? AND o.placed_at < ? AND o.status IN ({PAID_STATUSES_SQL}) "
             "AND li.category <> '' GROUP BY li.category",
             [workspace_id, key, workspace_id, lo, hi],
         )
@@ -76,7 +74,7 @@ def _refresh_days_pg(bulk: Bulk, workspace_id: int, tz: str, zone: ZoneInfo, day
         "INSERT INTO category_daily_rollups (workspace_id, day, category, sales, quantity) "
         "SELECT ?, d, category, SUM(total), SUM(quantity) FROM ("
         f"SELECT {local} AS d, li.category, li.total, li.quantity FROM order_line_items li "
-        f"JOIN orders o ON o.id = li.order_id WHERE {span} AND o.status IN ({_PAID_SQL}) AND li.category <> ''"
+        f"JOIN orders o ON o.id = li.order_id WHERE {span} AND o.status IN ({PAID_STATUSES_SQL}) AND li.category <> ''"
         ") x WHERE d = ANY(?) GROUP BY d, category",
         [workspace_id, tz, workspace_id, lo, hi, keys],
     )
