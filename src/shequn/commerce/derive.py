@@ -35,10 +35,6 @@ class DrainStats:
     customers: int = 0
     days: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        """JSON-ready summary."""
-        return {"customers": self.customers, "days": self.days}
-
 
 def log_backlog(
     bulk: Bulk,

@@ -195,8 +195,7 @@ def upsert_orders(
     )
     if not derive:
         # Facts change only with orders: the new orders' buyers, and both buyers of a changed order.
-        moved = old_customers | {c for c in customer_ids[len(new) :] if c is not None}
-        derived.log_backlog(bulk, workspace_id, new_orders=new_ids, customer_ids=sorted(moved), days=days)
+        derived.log_backlog(bulk, workspace_id, new_orders=new_ids, customer_ids=sorted(recompute), days=days)
         return ids
     # Customers created by this batch have no stored facts yet: theirs are written without a read.
     fresh = [f for cid, f in batch.facts.items() if cid in resolution.created]
