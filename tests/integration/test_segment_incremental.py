@@ -453,3 +453,36 @@ def test_a_merge_computed_outside_the_lock_keeps_what_changed_meanwhile() -> Non
         got = sorted(zip(cust.tolist(), day.tolist(), count.tolist(), strict=True))
         assert got == sorted((c, d, n) for k, c, d, n in model if k == code)
     assert len(grouped) == len(model)
+
+
+def test_one_applier_at_a_time(db: Session, tenant: Tenant) -> None:
+    """A second applier waits for the first to commit before it reads anything (SQLite has no row locks)."""
+    import threading
+    import time
+
+    from shequn.core import db as core_db
+
+    ws = tenant.workspace_id
+    activity.get_settings(db, workspace_id=ws)
+    db.commit()
+    first, second = core_db.new_session(), core_db.new_session()
+    got: list[float] = []
+
+    def other() -> None:
+        activity.lock_settings(second, workspace_id=ws)
+        got.append(time.monotonic())
+        second.commit()
+
+    try:
+        activity.lock_settings(first, workspace_id=ws)
+        waiter = threading.Thread(target=other)
+        waiter.start()
+        time.sleep(0.5)
+        assert got == []  # still waiting
+        released = time.monotonic()
+        first.commit()
+        waiter.join(10)
+        assert got and got[0] >= released
+    finally:
+        first.close()
+        second.close()

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from shequn.audience.models import AudienceSettings
@@ -322,3 +322,20 @@ def get_settings(session: Session, *, workspace_id: int) -> AudienceSettings:
         session.add(row)
         session.flush()
     return row
+
+
+def lock_settings(session: Session, *, workspace_id: int) -> AudienceSettings:
+    """The settings row, held until this transaction ends: one segment refresh or change applier at a time.
+
+    PostgreSQL locks the row (FOR UPDATE in get_settings). SQLite has no row locks and takes its write
+    lock only at a transaction's first write, so a no-op update takes it now, before the caller reads
+    the change log: two appliers that both read it first then raced to insert the same interest tags.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(AudienceSettings)
+            .where(AudienceSettings.workspace_id == workspace_id)
+            .values(epoch=AudienceSettings.epoch)
+            .execution_options(synchronize_session=False)
+        )
+    return get_settings(session, workspace_id=workspace_id)

@@ -21,7 +21,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.audience import engine, rule_sql
-from shequn.audience.activity import EVERYTHING, INTEREST_INPUTS, LIFECYCLE_INPUTS, get_settings, quiet_changes
+from shequn.audience.activity import (
+    EVERYTHING,
+    INTEREST_INPUTS,
+    LIFECYCLE_INPUTS,
+    get_settings,
+    lock_settings,
+    quiet_changes,
+)
 from shequn.audience.errors import SegmentNotFound
 from shequn.audience.interests import refresh_interests
 from shequn.audience.lifecycle import refresh_lifecycle
@@ -415,7 +422,7 @@ def dynamic_in_order(session: Session, *, workspace_id: int) -> list[Segment]:
 
 def refresh_all(session: Session, *, workspace_id: int, as_of: datetime | None = None) -> list[RefreshResult]:
     """Full refresh of every dynamic segment; the change log up to now is then applied."""
-    settings = get_settings(session, workspace_id=workspace_id)  # row lock: one refresh at a time
+    settings = lock_settings(session, workspace_id=workspace_id)  # one refresh at a time
     last = session.scalar(select(func.max(CustomerChange.id)).where(CustomerChange.workspace_id == workspace_id))
     refresh_rule_tags(session, workspace_id=workspace_id, as_of=as_of)
     results = [
@@ -435,7 +442,7 @@ def apply_changes(session: Session, *, workspace_id: int, as_of: datetime | None
         # Before the first write: the snapshot reloads the logged customers over parallel connections.
         engine.catch_up(session, workspace_id=workspace_id)
         stats["catch_up_ms"] = _ms_since(started)
-    settings = get_settings(session, workspace_id=workspace_id)  # row lock: one applier at a time
+    settings = lock_settings(session, workspace_id=workspace_id)  # one applier at a time
     now = as_of or utcnow()
     # A round derives lifecycle, interests, then rule tags, then evaluates segments, each after what it
     # reads, so the changes it logs itself are settled for the customers it went through, unless a rule
