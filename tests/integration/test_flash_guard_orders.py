@@ -70,6 +70,34 @@ def test_imported_paid_order_pays_the_reservation(client: Any, db: Session, tena
     assert row is not None and row.state == "paid" and row.order_ref == "api:T-0002"
 
 
+def test_paid_orders_pay_only_their_buyers_matching_reservations(
+    client: Any, db: Session, tenant: Tenant, engine: str
+) -> None:
+    ws = tenant.workspace_id
+    b_id = {"source": "api", "kind": "customer_id", "value": "b-2"}
+    other = {"name": "李四", "phone": "13900001111", "identities": [b_id]}
+    push_order(client, tenant, order_id="A-0", status="pending_payment")
+    push_order(client, tenant, order_id="B-0", status="pending_payment", customer=other, phone="13900001111")
+    a, b = (db.scalar(select(Order.customer_id).where(Order.source_order_id == k)) for k in ("A-0", "B-0"))
+    assert a is not None and b is not None and a != b
+    sid = make_sale(db, ws, stock=3, limit=1)  # SKU TEA-001
+    won_a, won_b = claim(db, ws, sid, a), claim(db, ws, sid, b)
+    assert won_a.reservation is not None and won_b.reservation is not None
+    settle(engine)
+    sale_line = {"sku": "TEA-001", "title": "明前龙井 秒杀", "quantity": 1, "unit_price": 9900}
+    push_order(client, tenant, order_id="A-1", total=9900, subtotal=9900, line_items=[sale_line])
+    push_order(client, tenant, order_id="B-1", customer=other, phone="13900001111")  # another SKU
+    ids = list(db.scalars(select(Order.id).where(Order.source_order_id.in_(["A-1", "B-1"]))))
+    assert service.match_paid_orders(db, workspace_id=ws, order_ids=ids) == 0  # A's is paid, B's has no match
+    db.expire_all()
+    states = dict(db.execute(select(FlashReservation.customer_id, FlashReservation.state)).tuples().all())
+    assert states == {a: "paid", b: "reserved"}
+    push_order(client, tenant, order_id="B-2", customer=other, phone="13900001111", line_items=[sale_line])
+    db.expire_all()
+    refs = dict(db.execute(select(FlashReservation.customer_id, FlashReservation.order_ref)).tuples().all())
+    assert refs == {a: "api:A-1", b: "api:B-2"}
+
+
 def test_campaign_summary_and_demo_layer(db: Session, tenant: Tenant) -> None:
     from datetime import timedelta
 

@@ -9,18 +9,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.audience.models import Customer, CustomerActivity, CustomerIdentity
 from shequn.audience.schemas import CustomerIn, IdentityIn
 from shequn.commerce import derive
-from shequn.commerce import service as commerce_service  # noqa: F401  (registers the merge hook)
+from shequn.commerce import service as commerce_service  # (also registers the merge hook)
+from shequn.commerce import tasks as commerce_tasks
 from shequn.commerce.canonical import LineItemIn, OrderIn, ParsedRow
 from shequn.commerce.demo import DemoSpec, demo_orders
 from shequn.commerce.ingest import import_orders
 from shequn.commerce.models import CategoryDailyRollup, Order, OrderDailyRollup, Product
 from shequn.core.bulk import Bulk
+from shequn.core.jobs import enqueue_job
+from shequn.core.models import JobRun
+from shequn.core.settings import get_settings
 from tests.conftest import Tenant
 
 SPEC = DemoSpec(customers=150, months=6, seed=11, end=datetime(2026, 10, 1, tzinfo=UTC))
@@ -136,6 +141,40 @@ def test_nightly_sync_adds_new_orders_to_known_buyers(db: Session, tenant: Tenan
     derive.drain(db, workspace_id=ws_a)
     db.commit()
     want, got = _snapshot(db, ws_a), _snapshot(db, ws_b)
+    for part in ("facts", "activity", "orders", "categories"):
+        assert got[part] == want[part], part
+
+
+def test_a_long_import_job_drains_as_it_goes(
+    db: Session, tenant: Tenant, other_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo load (an import job) drains every DRAIN_EVERY orders and ends where one final drain does."""
+    monkeypatch.setattr(get_settings(), "import_batch_size", 97)
+    drains: list[int] = []
+    real_drain = derive.drain
+
+    def counted(session: Session, *, workspace_id: int) -> derive.DrainStats:
+        drains.append(workspace_id)
+        return real_drain(session, workspace_id=workspace_id)
+
+    monkeypatch.setattr(derive, "drain", counted)  # a spy: every call runs the real drain
+    params = {"customers": SPEC.customers, "months": SPEC.months, "seed": SPEC.seed, "end": SPEC.end.isoformat()}
+    for ws, every in ((tenant.workspace_id, 200), (other_tenant.workspace_id, 10**9)):
+        monkeypatch.setattr(commerce_tasks, "DRAIN_EVERY", every)
+        enqueue_job(db, workspace_id=ws, kind=commerce_service.DEMO_JOB, params=params)
+        db.commit()
+    db.expire_all()
+    assert [j.status for j in db.scalars(select(JobRun).where(JobRun.kind == commerce_service.DEMO_JOB))] == [
+        "succeeded",
+        "succeeded",
+    ]
+    written = db.scalar(select(func.count()).select_from(Order).where(Order.workspace_id == tenant.workspace_id))
+    assert written and drains.count(tenant.workspace_id) == written // 200 + 1  # every 200 orders, then the end
+    assert drains.count(other_tenant.workspace_id) == 1
+    assert derive.pending(db, workspace_id=tenant.workspace_id) == 0
+    want, got = _snapshot(db, other_tenant.workspace_id), _snapshot(db, tenant.workspace_id)
+    for snap in (want, got):  # the demo's community layer adds its own, random, activity kinds
+        snap["activity"] = [a for a in snap["activity"] if a[1] in ("order", "category", "product")]
     for part in ("facts", "activity", "orders", "categories"):
         assert got[part] == want[part], part
 

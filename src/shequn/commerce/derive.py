@@ -1,10 +1,11 @@
 """Purchase data derived from orders: customer facts, purchase activity and the dashboard rollups.
 
 Small pushes (API, webhooks) derive inside their own transaction. A bulk import writes orders and
-line items only and logs which customers and local days it touched in `purchase_backlog`; `drain`
-then recomputes them from all their orders, a chunk of customers at a time, and deletes the rows it
-handled (decision 0009). Recomputing from the orders, never adding deltas, is what makes a drain safe
-to repeat after a crash or to run twice at once.
+line items only and logs its new orders, the customers of changed orders and the local days it
+touched in `purchase_backlog`; `drain` claims those rows and derives them (decision 0009): new orders
+of buyers with history are added as deltas, everyone else is recomputed from all their orders. The
+claim (a DELETE ... RETURNING in the drain's own transaction) is what makes a drain safe to repeat
+after a crash or to run twice at once: a delta is added exactly when its backlog row is deleted.
 """
 
 from __future__ import annotations

@@ -170,35 +170,40 @@ def list_reservations(
 
 
 def match_paid_orders(session: Session, *, workspace_id: int, order_ids: list[int]) -> int:
-    """Pay reservations matched by imported paid orders (same customer, a line with the sale's SKU)."""
+    """Pay reservations matched by imported paid orders (same customer, a line with the sale's SKU).
+
+    Every import batch lands here with up to thousands of paid orders, and almost always no open
+    reservation: the open ones are read first, so a batch costs one query unless a buyer is waiting.
+    """
     from shequn.commerce import service as commerce_service
 
     if not order_ids:
         return 0
-    lines = commerce_service.list_line_items(session, workspace_id=workspace_id, order_ids=order_ids)
+    waiting: dict[int, list[tuple[str, str]]] = {}  # customer → [(sale SKU, reservation ref)], oldest first
+    for cid, sku, ref in session.execute(
+        select(FlashReservation.customer_id, FlashSale.sku, FlashReservation.ref)
+        .join(FlashSale, FlashSale.id == FlashReservation.sale_id)
+        .where(FlashReservation.workspace_id == workspace_id, FlashReservation.state == "reserved")
+        .order_by(FlashReservation.id)
+    ):
+        waiting.setdefault(cid, []).append((sku, ref))
+    if not waiting:
+        return 0
+    orders = commerce_service.orders_of_customers(
+        session, workspace_id=workspace_id, order_ids=order_ids, customer_ids=waiting
+    )
+    lines = commerce_service.list_line_items(session, workspace_id=workspace_id, order_ids=[o.id for o in orders])
     paid = 0
-    for order_id, items in lines.items():
-        skus = {li.sku for li in items if li.sku}
-        if not skus:
-            continue
-        order = commerce_service.get_order(session, workspace_id=workspace_id, order_id=order_id)
-        if order.customer_id is None:
-            continue
-        open_rows = session.scalars(
-            select(FlashReservation)
-            .join(FlashSale, FlashSale.id == FlashReservation.sale_id)
-            .where(
-                FlashReservation.workspace_id == workspace_id,
-                FlashReservation.customer_id == order.customer_id,
-                FlashReservation.state == "reserved",
-                FlashSale.sku.in_(skus),
-            )
-            .order_by(FlashReservation.id)
-        )
-        for row in list(open_rows):
+    for order in orders:
+        skus = {li.sku for li in lines[order.id] if li.sku}
+        assert order.customer_id is not None
+        for sku, ref in list(waiting[order.customer_id]):
+            if sku not in skus:
+                continue
+            waiting[order.customer_id].remove((sku, ref))  # one order pays a reservation once
             try:
                 pay_reservation(
-                    session, workspace_id=workspace_id, ref=row.ref, order_ref=f"{order.source}:{order.source_order_id}"
+                    session, workspace_id=workspace_id, ref=ref, order_ref=f"{order.source}:{order.source_order_id}"
                 )
                 paid += 1
             except (ReservationExpired, ReservationClosed):
