@@ -31,12 +31,12 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 os.environ.setdefault("SHEQUN_VAR_DIR", tempfile.mkdtemp(prefix="shequn-bench-"))
 os.environ["SHEQUN_JOBS_MODE"] = "immediate"
 
-from sqlalchemy import Integer, String, func, literal, select, text
+from sqlalchemy import Integer, String, Table, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from benchdb import ensure_pg_database
@@ -101,7 +101,7 @@ def generate(members: int) -> tuple[int, int, float]:
     with core_db.session_scope() as s:
         nums = _numbers(s, members)
         now = utcnow()
-        table = Customer.__table__
+        table = cast(Table, Customer.__table__)
         values: dict[str, Any] = {}
         for col in table.columns:
             if col.primary_key or col.nullable:
